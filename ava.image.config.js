@@ -1,0 +1,11 @@
+// The image suite: bakes the Ansible playbook into a debootstrap root
+// filesystem and audits it. Needs root and Debian's debootstrap, ansible,
+// lynis; run by `npm run image:test` and by CI, not by `npm test`.
+export default {
+  files: ['test/images/**/*.test.ts', 'test/ansible/**/*.test.ts'],
+  extensions: { ts: 'module' },
+  nodeArguments: ['--import=tsx'],
+  workerThreads: false,
+  timeout: '15m',
+  concurrency: 1,
+};

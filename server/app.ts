@@ -1,0 +1,98 @@
+// The HTTP application. `createApp(deps)` wires routes to the counter and the
+// lifecycle it is given; it never listens and never reads the environment,
+// so tests build it in-process on port 0 and main.ts is the only side effect.
+
+import express, { type RequestHandler } from 'express';
+import helmet from 'helmet';
+import type { Registry } from 'prom-client';
+import type { Counter } from './counter/types.js';
+import { errorHandler, HttpError, notFound } from './http/errors.js';
+import { requestLog } from './http/request-log.js';
+import type { Logger } from './log.js';
+
+export const MAX_BODY_BYTES = 1024;
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly status: string;
+  readonly [detail: string]: unknown;
+}
+
+export interface AppDeps {
+  readonly counter: Counter;
+  readonly log: Logger;
+  readonly readiness: () => Readiness | Promise<Readiness>;
+  readonly metrics?: { readonly registry: Registry; observeRequest(route: string, method: string, status: number, seconds: number): void };
+  readonly requestLogSample?: number;
+  /** True once shutdown began: responses then ask clients to close the connection. */
+  readonly draining?: () => boolean;
+}
+
+/** Reads any body up to 1 KiB (413 beyond), and rejects malformed JSON (400). The content is otherwise ignored. */
+const boundedBody: RequestHandler[] = [
+  express.raw({ type: () => true, limit: MAX_BODY_BYTES }),
+  (req, _res, next) => {
+    const body = req.body as unknown;
+    if (Buffer.isBuffer(body) && body.length > 0 && req.is(['application/json', 'application/*+json']) !== false) {
+      try {
+        JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new HttpError(400, 'invalid_json', 'request body is not valid JSON');
+      }
+    }
+    next();
+  },
+];
+
+const methodNotAllowed: RequestHandler = (_req, res) => {
+  res.setHeader('Allow', 'POST');
+  throw new HttpError(405, 'method_not_allowed', 'only POST is allowed on /', { Allow: 'POST' });
+};
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', 'loopback, 35.191.0.0/16, 130.211.0.0/22');
+  app.use(helmet());
+  app.use(
+    requestLog({
+      log: deps.log,
+      sample: deps.requestLogSample ?? 1,
+      observe: deps.metrics?.observeRequest.bind(deps.metrics) ?? (() => undefined),
+    }),
+  );
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    if (deps.draining?.() === true) res.setHeader('Connection', 'close');
+    next();
+  });
+
+  const count: RequestHandler = async (_req, res) => {
+    const { value, consistency } = await deps.counter.next();
+    res.setHeader('Counter-Consistency', consistency);
+    res.status(200).json({ timestamp: Math.floor(Date.now() / 1000), counter: value, message: 'Hello world' });
+  };
+  app.post('/', ...boundedBody, count);
+  app.all('/', methodNotAllowed);
+
+  app.get('/healthz', (_req, res) => {
+    res.status(200).json({ status: 'alive' });
+  });
+  const readyz: RequestHandler = async (_req, res) => {
+    const readiness = await deps.readiness();
+    res.status(readiness.ready ? 200 : 503).json(readiness);
+  };
+  app.get('/readyz', readyz);
+  if (deps.metrics !== undefined) {
+    const { registry } = deps.metrics;
+    app.get('/metrics', async (_req, res) => {
+      res.setHeader('Content-Type', registry.contentType);
+      res.send(await registry.metrics());
+    });
+  }
+
+  app.use(notFound);
+  app.use(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,75 @@
+// Listening and graceful closing of the HTTP(S) servers. Closing is done in
+// two steps so that a drain drops nothing: first every response carries
+// `Connection: close` and no new connection is accepted, while connections
+// that are between two requests get a grace period to send their next one
+// (and receive the close); then idle connections are closed, and whatever is
+// still open at the deadline is cut.
+
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { RequestListener } from 'node:http';
+
+export interface ServerTimeouts {
+  readonly keepAliveTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export interface ListenSpec {
+  readonly port: number;
+  readonly host: string | undefined;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
+export function createServer(handler: RequestListener, spec: ListenSpec, timeouts: ServerTimeouts): http.Server {
+  const options: http.ServerOptions = {
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    headersTimeout: timeouts.headersTimeoutMs,
+    requestTimeout: timeouts.requestTimeoutMs,
+    // How often Node checks the two timeouts above (default 30 s).
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeouts.headersTimeoutMs / 4))),
+  };
+  const server =
+    spec.tls === undefined
+      ? http.createServer(options, handler)
+      : https.createServer({ ...options, cert: readFileSync(spec.tls.certFile), key: readFileSync(spec.tls.keyFile) }, handler);
+  // A socket that sends nothing at all (not even headers) is closed too.
+  server.setTimeout(timeouts.requestTimeoutMs, (socket) => socket.destroy());
+  return server;
+}
+
+export function listen(server: http.Server, spec: ListenSpec): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(spec.port, spec.host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Stops accepting, lets in-flight requests finish, then closes; resolves by `deadline` (ms since epoch). */
+export async function drainAndClose(server: http.Server, deadline: number, graceMs = 1000): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const closeIdle = server.closeIdleConnections.bind(server);
+  // Node's close() also closes idle keep-alive connections at once; hold that
+  // back for the grace period, so a client whose next request is already on
+  // the wire gets an answer (with Connection: close) instead of a reset.
+  server.closeIdleConnections = () => undefined;
+  const graceEnd = Math.min(deadline, Date.now() + graceMs);
+  let done = false;
+  void closed.then(() => {
+    done = true;
+  });
+  while (!done && Date.now() < deadline) {
+    if (Date.now() >= graceEnd) closeIdle();
+    await Promise.race([closed, sleep(50)]);
+  }
+  if (!done) server.closeAllConnections();
+  await closed;
+}

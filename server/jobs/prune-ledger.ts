@@ -1,0 +1,43 @@
+// Prunes the batch ledger. The ledger only has to remember a batch for as
+// long as its outcome might still be asked about (a retry after a lost
+// connection, a journal replay), so rows older than the retention window go.
+// Runs on every worker's schedule; a session-level advisory lock makes one of
+// them do the work and the others skip. Deletes in bounded chunks so the
+// counter's hot row never waits behind a long transaction.
+
+import type { Db } from '../db.js';
+import type { Job } from './schedule.js';
+
+/** Arbitrary constant: the advisory-lock key of this job. */
+const PRUNE_LOCK = 727_002;
+const CHUNK = 10_000;
+
+/** Returns the number of rows deleted, or undefined if another worker holds the job. */
+export async function pruneLedger(db: Db, retentionHours: number): Promise<number | undefined> {
+  return db.session(async (s) => {
+    const [lock] = await s.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [PRUNE_LOCK]);
+    if (lock?.locked !== true) return undefined;
+    try {
+      let total = 0;
+      for (let chunk = 0; chunk < 1000; chunk += 1) {
+        const rows = await s.query(
+          `DELETE FROM counter_batch WHERE batch_id IN (
+             SELECT batch_id FROM counter_batch
+             WHERE created_at < now() - make_interval(hours => $1::int)
+             LIMIT $2)
+           RETURNING 1`,
+          [retentionHours, CHUNK],
+        );
+        total += rows.length;
+        if (rows.length < CHUNK) break;
+      }
+      return total;
+    } finally {
+      await s.query('SELECT pg_advisory_unlock($1)', [PRUNE_LOCK]);
+    }
+  });
+}
+
+export function pruneLedgerJob(db: Db, retentionHours: number, cron: string): Job {
+  return { name: 'prune-ledger', cron, run: () => pruneLedger(db, retentionHours) };
+}

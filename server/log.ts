@@ -1,0 +1,47 @@
+// Structured JSON logs in the shape Google Cloud Logging reads from stdout:
+// `severity` instead of pino's numeric level, `message` as the text field,
+// `time` in RFC 3339, and request logs carrying an `httpRequest` object.
+// Writes are asynchronous and buffered; `flush()` runs before exit.
+
+import { pino } from 'pino';
+import type { LogLevel } from './config.js';
+
+export type Logger = pino.Logger;
+
+const SEVERITY: Record<string, string> = {
+  trace: 'DEBUG',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARNING',
+  error: 'ERROR',
+  fatal: 'CRITICAL',
+};
+
+export interface LoggerOptions {
+  readonly level: LogLevel;
+  readonly workerId?: number;
+  /** A destination to write to instead of stdout (tests). */
+  readonly destination?: pino.DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  return pino(
+    {
+      level: options.level,
+      messageKey: 'message',
+      errorKey: 'error',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      base: { worker: options.workerId ?? 0, pid: process.pid },
+      formatters: { level: (label) => ({ severity: SEVERITY[label] ?? 'DEFAULT' }) },
+    },
+    destination,
+  );
+}
+
+/** Flushes buffered log lines; safe to call more than once. */
+export function flushLogger(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    log.flush(() => resolve());
+  });
+}
