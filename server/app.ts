@@ -22,7 +22,7 @@ export interface AppDeps {
   readonly counter: Counter;
   readonly log: Logger;
   readonly readiness: () => Readiness | Promise<Readiness>;
-  readonly metrics?: { readonly registry: Registry; observeRequest(route: string, method: string, status: number, seconds: number): void };
+  readonly metrics?: { readonly registry: Registry; readonly observeRequest: (route: string, method: string, status: number, seconds: number) => void };
   readonly requestLogSample?: number;
   /** True once shutdown began: responses then ask clients to close the connection. */
   readonly draining?: () => boolean;
@@ -59,7 +59,7 @@ export function createApp(deps: AppDeps): express.Express {
     requestLog({
       log: deps.log,
       sample: deps.requestLogSample ?? 1,
-      observe: deps.metrics?.observeRequest.bind(deps.metrics) ?? (() => undefined),
+      observe: deps.metrics?.observeRequest ?? (() => undefined),
     }),
   );
   app.use((_req, res, next) => {

@@ -43,6 +43,7 @@ export interface Config {
   readonly dbBudgetMs: number;
   readonly probeIntervalMs: number;
   readonly journalDir: string;
+  readonly journalReplayChunk: number;
   readonly ledgerRetentionHours: number;
   readonly ledgerPruneSchedule: string;
   readonly journalScanSchedule: string;
@@ -168,6 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbBudgetMs: r.int('DB_BUDGET_MS', 1000, 10, MINUTE),
     probeIntervalMs: r.int('PROBE_INTERVAL_MS', 500, 50, MINUTE),
     journalDir: path.resolve(r.raw('JOURNAL_DIR') ?? path.join('.data', 'journal')),
+    journalReplayChunk: r.int('JOURNAL_REPLAY_CHUNK', 500, 1, 10_000),
     ledgerRetentionHours: r.int('LEDGER_RETENTION_HOURS', 72, 2, 24 * 365),
     ledgerPruneSchedule: r.cron('LEDGER_PRUNE_SCHEDULE', '*/10 * * * *'),
     journalScanSchedule: r.cron('JOURNAL_SCAN_SCHEDULE', '*/30 * * * * *'),

@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     const deadline = Date.now() + config.shutdownTimeoutMs;
     setTimeout(() => fatal('shutdown timed out')(new Error(`not drained within ${config.shutdownTimeoutMs} ms`)), config.shutdownTimeoutMs + 2000).unref();
     log.info({ signal }, 'shutting down: draining');
-    await Promise.all(jobs.map((job) => job.stop()));
+    await Promise.all(jobs.map((job) => Promise.resolve(job.stop())));
     await sleep(config.shutdownDelayMs);
     await Promise.all(servers.map((server) => drainAndClose(server, deadline)));
     await counter.close();
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
     await rememberLast(built.degraded?.lastCommitted ?? 0);
     jobs.push(startJob(pruneLedgerJob(db, config.ledgerRetentionHours, config.ledgerPruneSchedule), log));
     if (built.degraded !== undefined) {
-      const replay = { db, log, dir: config.journalDir, maxReplayAgeMs: maxReplayAgeMs(config), onReplay: metrics.replayed };
+      const replay = { db, log, dir: config.journalDir, maxReplayAgeMs: maxReplayAgeMs(config), onReplay: metrics.replayed, chunk: config.journalReplayChunk };
       jobs.push(startJob(replayJournalsJob(replay, config.journalScanSchedule), log));
       replayOrphanedJournals(replay).catch((error: unknown) => log.warn({ error: String(error) }, 'replay of orphaned journals failed; the job retries'));
     }

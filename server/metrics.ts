@@ -8,20 +8,20 @@ import type { PoolStats } from './db.js';
 import type { CounterMetrics } from './counter/types.js';
 
 export interface DegradedGauges {
-  mode(): number;
-  journalPending(): number;
-  replayLagSeconds(): number;
+  readonly mode: () => number;
+  readonly journalPending: () => number;
+  readonly replayLagSeconds: () => number;
 }
 
 export interface Metrics {
   readonly registry: Registry;
   readonly counter: CounterMetrics;
-  observeRequest(route: string, method: string, status: number, seconds: number): void;
-  observeQuery(statement: string, seconds: number, ok: boolean): void;
-  journalFsync(seconds: number, records: number): void;
-  replayed(entries: number, increments: number): void;
-  watchPool(stats: () => PoolStats): void;
-  watchDegraded(gauges: DegradedGauges): void;
+  readonly observeRequest: (route: string, method: string, status: number, seconds: number) => void;
+  readonly observeQuery: (statement: string, seconds: number, ok: boolean) => void;
+  readonly journalFsync: (seconds: number, records: number) => void;
+  readonly replayed: (entries: number, increments: number) => void;
+  readonly watchPool: (stats: () => PoolStats) => void;
+  readonly watchDegraded: (gauges: DegradedGauges) => void;
 }
 
 export function createMetrics(workerId: number): Metrics {

@@ -18,8 +18,8 @@ import { BatchCancelledError, commitBatch, fenceBatch, type Range } from './ledg
 import { noMetrics, UnavailableError, type Allocation, type Counter, type CounterMetrics } from './types.js';
 
 interface Waiter {
-  resolve(allocation: Allocation): void;
-  reject(error: Error): void;
+  readonly resolve: (allocation: Allocation) => void;
+  readonly reject: (error: Error) => void;
   timer: NodeJS.Timeout | undefined;
   done: boolean;
 }
@@ -202,6 +202,12 @@ export class CoalescingAllocator implements Counter {
         this.metrics.batchOutcome('fenced');
         return;
       } catch (error) {
+        if (this.closed) {
+          // Shutting down with the database unreachable: its requests were
+          // all answered 503; if it committed after all, its values are lost.
+          this.options.log.error({ error: String(error), batch: batch.id, n: batch.n }, 'shutdown with an unsettled batch: outcome unknown');
+          return;
+        }
         this.options.log.warn({ error: String(error), batch: batch.id, attempt }, 'fencing an abandoned batch failed, retrying');
         await sleep(Math.min(1000, (this.options.retryDelayMs ?? 20) * 2 ** attempt));
       }

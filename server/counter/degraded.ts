@@ -41,8 +41,8 @@ export interface DegradedCounterOptions {
 }
 
 interface Waiter {
-  resolve(allocation: Allocation): void;
-  reject(error: Error): void;
+  readonly resolve: (allocation: Allocation) => void;
+  readonly reject: (error: Error) => void;
 }
 
 export class DegradedCounter implements Counter, Fallback {
@@ -53,6 +53,9 @@ export class DegradedCounter implements Counter, Fallback {
   private recovering: Promise<void> | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly toFence: string[] = [];
+  /** While the last journal entries are replayed, new requests wait here instead of being journaled. */
+  private holding = false;
+  private readonly held: Waiter[] = [];
   private last: number;
   private closed = false;
 
@@ -87,7 +90,9 @@ export class DegradedCounter implements Counter, Fallback {
 
   next(): Promise<Allocation> {
     if (this.closed) return Promise.reject(new UnavailableError('shutting down'));
-    return this.modeNow === 'exact' ? this.allocator.next() : this.divert();
+    if (this.modeNow === 'exact') return this.allocator.next();
+    if (this.holding) return new Promise<Allocation>((resolve, reject) => this.held.push({ resolve, reject }));
+    return this.divert();
   }
 
   /** Fallback: a request is answered from the journal. */
@@ -133,7 +138,7 @@ export class DegradedCounter implements Counter, Fallback {
 
   /** Group commit of journaled requests: one entry and one fsync for all who waited. */
   private flush(): void {
-    if (this.flushing !== undefined || this.waiting.length === 0) return;
+    if (this.flushing !== undefined || this.waiting.length === 0 || this.holding) return;
     const group = this.waiting.splice(0);
     const id = randomUUID();
     const base = this.last + this.options.journal.pendingIncrements;
@@ -165,9 +170,16 @@ export class DegradedCounter implements Counter, Fallback {
     }, this.options.probeIntervalMs);
   }
 
-  /** One probe: if the database answers, replay what is pending and return to exact mode when nothing is. */
+  /**
+   * One probe: if the database answers, replay the journal while requests are
+   * still journaled (catch-up), then hold new requests for the moment it takes
+   * to replay the last entries, and return to exact mode with an empty
+   * journal. Held requests then go to the allocator, or back to the journal if
+   * the database failed again meanwhile.
+   */
   private async recover(): Promise<void> {
     const { db, journal, log } = this.options;
+    const chunk = this.options.replayChunk ?? 500;
     try {
       await db.ping(this.options.budgetMs);
       while (this.toFence.length > 0) {
@@ -176,19 +188,34 @@ export class DegradedCounter implements Counter, Fallback {
         if (outcome.committed) log.error({ id, ...outcome.range }, 'an unacknowledged journal entry had been applied');
         this.toFence.shift();
       }
-      for (let rounds = 0; rounds < 10_000 && !this.closed; rounds += 1) {
-        const entries = journal.entries().slice(0, this.options.replayChunk ?? 500);
-        if (entries.length === 0) break;
-        await this.replay(entries);
+      for (let rounds = 0; rounds < 100_000 && !this.closed && journal.entries().length > chunk; rounds += 1) {
+        await this.replay(journal.entries().slice(0, chunk));
       }
-      if (journal.pendingIncrements === 0 && journal.idle && this.waiting.length === 0 && this.flushing === undefined && !this.closed) {
+      if (this.closed) return;
+      this.holding = true;
+      this.held.push(...this.waiting.splice(0));
+      while (this.flushing !== undefined) await this.flushing;
+      for (let rounds = 0; rounds < 100_000 && journal.entries().length > 0; rounds += 1) {
+        await this.replay(journal.entries().slice(0, chunk));
+      }
+      if (journal.pendingIncrements === 0 && !this.closed) {
         this.modeNow = 'exact';
         log.info({ lastCommitted: this.last }, 'database is back and the journal is applied: exact mode');
         this.options.onModeChange?.('exact', this.last);
-        await journal.retire();
+        void journal.retire().catch((error: unknown) => log.warn({ error: String(error) }, 'could not delete the applied journal'));
       }
     } catch (error) {
       log.debug({ error: String(error) }, 'database probe or replay failed; staying degraded');
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Sends held requests on: to the allocator when exact again, else to the journal. */
+  private release(): void {
+    this.holding = false;
+    for (const waiter of this.held.splice(0)) {
+      (this.modeNow === 'exact' ? this.allocator.next() : this.divert()).then(waiter.resolve, waiter.reject);
     }
   }
 

@@ -60,6 +60,7 @@ export function buildCounter(deps: CounterDeps): BuiltCounter {
     metrics: metrics.counter,
     onReplay: metrics.replayed,
     onModeChange: deps.onModeChange,
+    replayChunk: config.journalReplayChunk,
   });
   metrics.watchDegraded({
     mode: () => (degraded.mode === 'degraded' ? 1 : 0),

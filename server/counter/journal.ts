@@ -35,7 +35,8 @@ export interface JournalOptions {
 }
 
 interface Queued {
-  readonly line: string;
+  /** A record to append, or undefined for "delete the file if nothing is pending". */
+  readonly line: string | undefined;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -115,9 +116,6 @@ export class Journal {
     return [...this.durable.values()];
   }
 
-  get idle(): boolean {
-    return this.writing === undefined && this.queue.length === 0;
-  }
 
   /** Records `n` increments under `id`; resolves once they are on disk. */
   async add(id: string, n: number): Promise<void> {
@@ -141,34 +139,46 @@ export class Journal {
     this.enqueue({ op: 'done', id, first: range.first, last: range.last }).catch(() => undefined);
   }
 
-  /** Waits for queued writes; deletes the file if nothing in it is pending. */
+  /** Waits for queued writes and closes the file; deletes it if nothing in it is pending. */
   async close(): Promise<void> {
+    await this.retire();
     while (this.writing !== undefined) await this.writing;
     await this.handle?.close();
     this.handle = undefined;
-    if (this.pendingCount === 0) await fs.rm(this.path, { force: true });
   }
 
-  /** Deletes the file once every entry is applied (called when leaving degraded mode). */
-  async retire(): Promise<void> {
-    if (this.pendingCount !== 0 || !this.idle) return;
-    await this.handle?.close();
-    this.handle = undefined;
-    if (this.pendingCount === 0 && this.idle) await fs.rm(this.path, { force: true });
+  /**
+   * Deletes the file if every entry in it is applied. Queued behind the writes
+   * before it, so an entry added meanwhile is never deleted with the file.
+   */
+  retire(): Promise<void> {
+    return this.push(undefined);
   }
 
   private enqueue(record: JournalRecord): Promise<void> {
+    return this.push(`${JSON.stringify(record)}\n`);
+  }
+
+  private push(line: string | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject });
+      this.queue.push({ line, resolve, reject });
       this.writing ??= this.drain().finally(() => {
         this.writing = undefined;
       });
     });
   }
 
+  /** One write+fdatasync per group of queued records; a retire request ends a group. */
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
-      const group = this.queue.splice(0);
+      const head = this.queue[0] as Queued;
+      if (head.line === undefined) {
+        this.queue.shift();
+        await this.retireNow().then(head.resolve, head.reject);
+        continue;
+      }
+      const end = this.queue.findIndex((q) => q.line === undefined);
+      const group = this.queue.splice(0, end === -1 ? this.queue.length : end);
       const started = process.hrtime.bigint();
       try {
         const handle = await this.open();
@@ -184,6 +194,15 @@ export class Journal {
         for (const q of group) q.reject(failure);
       }
     }
+  }
+
+  private async retireNow(): Promise<void> {
+    // Adds count as pending from the moment they are queued, so zero here
+    // means no entry is on disk unapplied and none is waiting to be written.
+    if (this.pendingCount !== 0) return;
+    await this.handle?.close();
+    this.handle = undefined;
+    await fs.rm(this.path, { force: true });
   }
 
   private async open(): Promise<fs.FileHandle> {

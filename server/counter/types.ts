@@ -28,9 +28,9 @@ export class UnavailableError extends Error {
 }
 
 export interface CounterMetrics {
-  batchSize(n: number): void;
-  batchOutcome(outcome: 'committed' | 'retried' | 'fenced' | 'handed_off' | 'orphaned'): void;
-  queueDepth(n: number): void;
+  readonly batchSize: (n: number) => void;
+  readonly batchOutcome: (outcome: 'committed' | 'retried' | 'fenced' | 'handed_off' | 'orphaned') => void;
+  readonly queueDepth: (n: number) => void;
 }
 
 export const noMetrics: CounterMetrics = {

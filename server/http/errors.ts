@@ -26,7 +26,7 @@ export const notFound: RequestHandler = (req) => {
 /** Maps body-parser's errors (which carry `status` and `type`) to our codes. */
 function fromBodyParser(error: unknown): HttpError | undefined {
   if (typeof error !== 'object' || error === null || !('type' in error) || !('status' in error)) return undefined;
-  const { type, status } = error as { type: unknown; status: unknown };
+  const { type, status } = error;
   if (typeof status !== 'number') return undefined;
   switch (type) {
     case 'entity.too.large':

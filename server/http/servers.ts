@@ -8,7 +8,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { RequestListener } from 'node:http';
 
 export interface ServerTimeouts {
@@ -34,9 +34,17 @@ export function createServer(handler: RequestListener, spec: ListenSpec, timeout
   const server =
     spec.tls === undefined
       ? http.createServer(options, handler)
-      : https.createServer({ ...options, cert: readFileSync(spec.tls.certFile), key: readFileSync(spec.tls.keyFile) }, handler);
-  // A socket that sends nothing at all (not even headers) is closed too.
-  server.setTimeout(timeouts.requestTimeoutMs, (socket) => socket.destroy());
+      : https.createServer(
+          { ...options, handshakeTimeout: timeouts.headersTimeoutMs, cert: readFileSync(spec.tls.certFile), key: readFileSync(spec.tls.keyFile) },
+          handler,
+        );
+  // Node's header timeout starts with the first byte of a request; a client
+  // that connects and sends nothing at all is closed after the same time.
+  server.on(spec.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), timeouts.headersTimeoutMs);
+    socket.once('data', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(timer));
+  });
   return server;
 }
 
@@ -55,12 +63,12 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Stops accepting, lets in-flight requests finish, then closes; resolves by `deadline` (ms since epoch). */
 export async function drainAndClose(server: http.Server, deadline: number, graceMs = 1000): Promise<void> {
   if (!server.listening) return;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   const closeIdle = server.closeIdleConnections.bind(server);
   // Node's close() also closes idle keep-alive connections at once; hold that
   // back for the grace period, so a client whose next request is already on
   // the wire gets an answer (with Connection: close) instead of a reset.
   server.closeIdleConnections = () => undefined;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   const graceEnd = Math.min(deadline, Date.now() + graceMs);
   let done = false;
   void closed.then(() => {

@@ -50,7 +50,7 @@ function runAs(): RunAs {
   return { uid, gid };
 }
 
-async function chownTree(dir: string, who: RunAs): Promise<void> {
+function chownTree(dir: string, who: RunAs): void {
   if (who.uid === undefined || who.gid === undefined) return;
   spawnSync('chown', ['-R', `${who.uid}:${who.gid}`, dir]);
 }
@@ -81,7 +81,7 @@ export class PgCluster {
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
     const pwfile = path.join(dataDir, '..', `.pwfile-${process.pid}`);
     await fs.writeFile(pwfile, `${password}\n`, { mode: 0o644 });
-    await chownTree(dataDir, this.who);
+    chownTree(dataDir, this.who);
     try {
       const { initdb } = await binaries();
       const result = spawnSync(initdb, ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C', ...initdbArgs], {

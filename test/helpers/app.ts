@@ -1,0 +1,49 @@
+// Builds the real app in-process against a real database, listening on an
+// ephemeral port: the same factories main.ts uses, without a child process.
+
+import type http from 'node:http';
+import { pino } from 'pino';
+import { createApp } from '../../server/app.js';
+import { loadConfig, type Config } from '../../server/config.js';
+import { CoalescingAllocator } from '../../server/counter/allocator.js';
+import type { Counter } from '../../server/counter/types.js';
+import { createDb, type Db } from '../../server/db.js';
+import { createServer, drainAndClose, listen } from '../../server/http/servers.js';
+import type { Logger } from '../../server/log.js';
+import { createMetrics } from '../../server/metrics.js';
+import { migrate } from '../../server/migrations.js';
+
+export const silentLog: Logger = pino({ level: 'silent' });
+
+export interface TestApp {
+  readonly url: string;
+  readonly port: number;
+  readonly db: Db;
+  readonly config: Config;
+  readonly server: http.Server;
+  close(): Promise<void>;
+}
+
+export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}, counter?: (db: Db, config: Config) => Counter): Promise<TestApp> {
+  const config = loadConfig({ DATABASE_URL: databaseUrl, ...env });
+  const metrics = createMetrics(0);
+  const db = createDb({ config: config.db, log: silentLog, observe: metrics.observeQuery });
+  await migrate(db, silentLog);
+  const theCounter = counter?.(db, config) ?? new CoalescingAllocator({ db, log: silentLog, maxBatch: config.maxBatch, deadlineMs: config.requestDeadlineMs, metrics: metrics.counter });
+  const app = createApp({ counter: theCounter, log: silentLog, metrics, readiness: () => ({ ready: true, status: 'ready' }) });
+  const spec = { port: 0, host: '127.0.0.1' };
+  const server = createServer(app, spec, config);
+  const port = await listen(server, spec);
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    db,
+    config,
+    server,
+    close: async () => {
+      await drainAndClose(server, Date.now() + 2000, 0);
+      await theCounter.close();
+      await db.close();
+    },
+  };
+}
