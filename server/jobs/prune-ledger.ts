@@ -20,16 +20,19 @@ export async function pruneLedger(db: Db, retentionHours: number): Promise<numbe
     try {
       let total = 0;
       for (let chunk = 0; chunk < 1000; chunk += 1) {
-        const rows = await s.query(
-          `DELETE FROM counter_batch WHERE batch_id IN (
-             SELECT batch_id FROM counter_batch
-             WHERE created_at < now() - make_interval(hours => $1::int)
-             LIMIT $2)
-           RETURNING 1`,
+        const [row] = await s.query<{ deleted: number }>(
+          `WITH gone AS (
+             DELETE FROM counter_batch WHERE batch_id IN (
+               SELECT batch_id FROM counter_batch
+               WHERE created_at < now() - make_interval(hours => $1::int)
+               LIMIT $2)
+             RETURNING 1)
+           SELECT count(*)::int AS deleted FROM gone`,
           [retentionHours, CHUNK],
         );
-        total += rows.length;
-        if (rows.length < CHUNK) break;
+        const deleted = row?.deleted ?? 0;
+        total += deleted;
+        if (deleted < CHUNK) break;
       }
       return total;
     } finally {

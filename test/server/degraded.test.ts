@@ -69,9 +69,13 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
     const running = load({ url: service.url, total: 1_000_000, concurrency: 20, timeoutMs: 8000, stop: () => stop });
     await sleep(1000);
     await (how === 'SIGKILL' ? pg.cluster.crash() : pg.cluster.stop());
-    await sleep(3000);
+    await sleep(1500);
+    const readyDuring = await fetch(`${service.url}readyz`);
+    const metricsDuring = await fetch(`${service.url}metrics`).then((r) => r.text());
+    await sleep(1500);
     await pg.cluster.start();
     const backMs = await exactAgain(service);
+    const metricsAfter = await fetch(`${service.url}metrics`).then((r) => r.text());
     await sleep(1000);
     stop = true;
     const outcomes = await running;
@@ -84,6 +88,12 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
     t.true(exact.length > 100);
     t.is(new Set(exact).size, exact.length, 'exact values are unique');
     t.is(await counterValue(pg, url), ok.length, 'database counter equals the number of 2xx');
+    t.is(readyDuring.status, 200, 'still ready while degraded');
+    t.like(await readyDuring.json(), { mode: 'degraded' });
+    t.regex(metricsDuring, /^counter_degraded\{worker="0"\} 1$/m);
+    t.regex(metricsDuring, /^journal_pending_increments\{worker="0"\} [1-9]\d*$/m);
+    t.regex(metricsAfter, /^counter_degraded\{worker="0"\} 0$/m);
+    t.regex(metricsAfter, /^journal_replayed_entries_total\{worker="0"\} [1-9]\d*$/m);
     t.log(`exact again ${backMs} ms after the database was back, under load; 2xx fraction ${(ok.length / outcomes.length).toFixed(5)}`);
   });
 }
@@ -152,7 +162,7 @@ test('a journal that cannot be written: 503 with Retry-After, and the counter do
   await pg.cluster.stop();
   const during = await load({ url: service.url, total: 200, concurrency: 10, timeoutMs: 8000 });
   await pg.cluster.start();
-  await sleep(1500);
+  await exactAgain(service);
 
   t.true(during.every((o) => o.status === 503), `statuses: ${[...new Set(during.map((o) => o.status))].join(',')}`);
   t.true(during.every((o) => o.retryAfter !== undefined));
