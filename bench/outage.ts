@@ -1,0 +1,163 @@
+// The database-outage drill, measured: the service (pm2, cluster mode, the
+// production defaults: DB_BUDGET_MS 1000, PROBE_INTERVAL_MS 500) under a
+// steady open-loop load; the database is stopped for --outage seconds and
+// started again. Reports the fraction of 2xx answers (overall and during the
+// outage), how long until every worker is exact again with an empty journal,
+// whether the database then counts exactly the 2xx answers, and closed-loop
+// throughput in degraded mode next to normal mode.
+// Usage: npm run bench:outage -- [--outage 10] [--rate 500] [--kill]
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { build, machine, root, startDatabase, startFleet, type Fleet } from './lib/fleet.js';
+
+const { values: args } = parseArgs({
+  options: {
+    outage: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '500' },
+    before: { type: 'string', default: '5' },
+    after: { type: 'string', default: '10' },
+    workers: { type: 'string', default: String(os.availableParallelism()) },
+    kill: { type: 'boolean', default: false },
+  },
+});
+const outageS = Number(args.outage);
+const rate = Number(args.rate);
+const beforeS = Number(args.before);
+const afterS = Number(args.after);
+/** autocannon passes raw header names, in the server's case. */
+function consistencyOf(headers: IncomingHttpHeaders | undefined): string {
+  const entry = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'counter-consistency');
+  return String(entry?.[1] ?? '');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function workerGauges(fleet: Fleet): Promise<{ degraded: number; pending: number }[]> {
+  return Promise.all(
+    fleet.metricsPorts.map(async (port) => {
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+      const gauge = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+      return { degraded: gauge('counter_degraded'), pending: gauge('journal_pending_increments') };
+    }),
+  );
+}
+
+async function untilExact(fleet: Fleet, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const gauges = await workerGauges(fleet);
+    if (gauges.every((g) => g.degraded === 0 && g.pending === 0)) return Date.now() - started;
+    await sleep(50);
+  }
+  return Number.NaN;
+}
+
+async function counterValue(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query<{ value: string }>('SELECT value FROM counter')).rows[0]?.value);
+  } finally {
+    await client.end();
+  }
+}
+
+async function closedLoop(fleet: Fleet, seconds: number): Promise<{ rps: number; ok: number; other: number }> {
+  let ok = 0;
+  let other = 0;
+  const result = await autocannon({
+    url: fleet.url,
+    method: 'POST',
+    connections: 50,
+    duration: seconds,
+    requests: [{ method: 'POST', onResponse: (status: number) => void (status === 200 ? (ok += 1) : (other += 1)) }],
+  });
+  return { rps: Math.round(result.requests.total / result.duration), ok, other };
+}
+
+build();
+const database = await startDatabase();
+const url = await database.createDatabase('outage');
+const fleet = await startFleet({ DATABASE_URL: url }, Number(args.workers));
+try {
+  const normal = await closedLoop(fleet, 5);
+  await sleep(2000);
+
+  // Steady open-loop load across the outage. A fixed number of requests at a
+  // fixed rate, so every answer is received and counted.
+  const start = await counterValue(url);
+  const events: { at: number; status: number; consistency: string }[] = [];
+  const t0 = Date.now();
+  const loadDone = autocannon({
+    url: fleet.url,
+    method: 'POST',
+    connections: 50,
+    overallRate: rate,
+    amount: rate * (beforeS + outageS + afterS),
+    timeout: 10,
+    requests: [
+      {
+        method: 'POST',
+        onResponse: (status: number, _body: string, _context: object, headers: IncomingHttpHeaders | undefined) =>
+          void events.push({ at: Date.now() - t0, status, consistency: consistencyOf(headers) }),
+      },
+    ],
+  });
+  await sleep(beforeS * 1000);
+  const downAt = Date.now() - t0;
+  await (args.kill ? database.cluster.crash() : database.cluster.stop());
+  await sleep(outageS * 1000);
+  await database.cluster.start();
+  const upAt = Date.now() - t0;
+  const exactAfterMs = await untilExact(fleet, 60_000);
+  const steady = await loadDone;
+  const settleMs = await untilExact(fleet, 60_000);
+  const end = await counterValue(url);
+
+  const during = events.filter((e) => e.at >= downAt && e.at <= upAt);
+  const ok = events.filter((e) => e.status === 200).length;
+  const deliberate = events.filter((e) => e.status === 503).length;
+  const provisional = events.filter((e) => e.consistency === 'provisional').length;
+
+  // Closed-loop throughput with the database down (degraded), then converge.
+  await database.cluster.stop();
+  await sleep(1500);
+  const degraded = await closedLoop(fleet, 5);
+  await database.cluster.start();
+  const degradedConvergeMs = await untilExact(fleet, 60_000);
+
+  const report = {
+    kind: 'outage',
+    machine: machine(),
+    parameters: { outageSeconds: outageS, how: args.kill ? 'SIGKILL of every database process' : 'fast shutdown', rate, beforeSeconds: beforeS, afterSeconds: afterS, workers: Number(args.workers), dbBudgetMs: 1000, probeIntervalMs: 500 },
+    steady: {
+      requests: events.length + steady.errors,
+      ok,
+      deliberate503: deliberate,
+      transportErrors: steady.errors,
+      provisional,
+      fraction2xx: ok / Math.max(1, events.length + steady.errors),
+      fraction2xxDuringOutage: during.filter((e) => e.status === 200).length / Math.max(1, during.length),
+      exactAgainMsAfterDatabaseUp: exactAfterMs,
+      databaseIncrement: end - start,
+      exact: end - start === ok && steady.errors === 0,
+      settleMsAfterLoad: settleMs,
+    },
+    throughput: { normalRps: normal.rps, degradedRps: degraded.rps, ratio: degraded.rps / normal.rps, degraded2xx: degraded.ok, degradedOther: degraded.other, convergeMsAfterDegradedRun: degradedConvergeMs },
+  };
+  const dir = path.join(root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `outage-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(JSON.stringify(report, null, 2));
+  console.log(`written to ${path.relative(root, file)}`);
+} finally {
+  await fleet.stop();
+  await database.destroy();
+}
