@@ -1,0 +1,111 @@
+// The typed shape of one environment and the rules it must satisfy. Pure: it
+// takes the already-read environment file, release file and overrides, fills
+// defaults and collects every problem at once, each naming the bad key, so a
+// typo fails the synth instead of reaching a plan.
+
+export interface RegionConfig {
+  readonly region: string;
+  /** At least three zones of `region`; the MIG spreads EVEN across them. */
+  readonly zones: readonly string[];
+  readonly subnetCidr: string;
+}
+
+export interface FleetConfig {
+  readonly machineType: string;
+  readonly diskSizeGb: number;
+  /** Requests/s one instance sustains (measured by `npm run bench`). */
+  readonly instanceCapacityRps: number;
+  /** Peak the fleet must carry with a whole zone lost. */
+  readonly peakRps: number;
+  /** Autoscaler target; at most (zones - 1) / zones so a zone loss fits. */
+  readonly targetUtilization: number;
+  /** Boot + startup script + app start: autohealing initial delay. */
+  readonly bootSeconds: number;
+}
+
+export interface DatabaseConfig {
+  readonly tier: string;
+  readonly version: string;
+  readonly diskSizeGb: number;
+  /** 1 = Monday … 7 = Sunday. */
+  readonly maintenanceDay: number;
+  readonly maintenanceHour: number;
+  readonly backupStartTime: string;
+  readonly retainedBackups: number;
+  readonly logRetentionDays: number;
+  readonly sslMode: 'require' | 'verify-ca';
+}
+
+export interface EdgeConfig {
+  readonly sslProfile: 'MODERN' | 'RESTRICTED';
+  readonly rateLimitPerIpPerMinute: number;
+  readonly requestLogSampleRate: number;
+}
+
+export interface Canary {
+  readonly image: string;
+  /** "10%" of the group or a fixed instance count such as "1". */
+  readonly size: string;
+}
+
+/** The only thing `npm run infra:roll` changes: which image the fleet runs. */
+export interface Release {
+  readonly image: string;
+  readonly canary: Canary | null;
+}
+
+export interface InfraConfig {
+  readonly env: string;
+  readonly project: string;
+  readonly prefix: string;
+  /** The first region is primary: it holds Cloud SQL. */
+  readonly regions: readonly RegionConfig[];
+  readonly servicesCidr: string;
+  readonly domain: string;
+  readonly alertEmail: string;
+  readonly stateBucket: string;
+  readonly imageProject: string;
+  readonly release: Release;
+  readonly fleet: FleetConfig;
+  readonly database: DatabaseConfig;
+  readonly edge: EdgeConfig;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export class InfraConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid infrastructure configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'InfraConfigError';
+  }
+}
+
+export const FLEET_DEFAULTS: FleetConfig = {
+  machineType: 'n2d-standard-2',
+  diskSizeGb: 20,
+  instanceCapacityRps: 300,
+  peakRps: 1000,
+  targetUtilization: 0.6,
+  bootSeconds: 300,
+};
+
+export const DATABASE_DEFAULTS: DatabaseConfig = {
+  tier: 'db-perf-optimized-N-2',
+  version: 'POSTGRES_17',
+  diskSizeGb: 20,
+  maintenanceDay: 7,
+  maintenanceHour: 3,
+  backupStartTime: '02:00',
+  retainedBackups: 14,
+  logRetentionDays: 7,
+  sslMode: 'verify-ca',
+};
+
+export const EDGE_DEFAULTS: EdgeConfig = {
+  sslProfile: 'MODERN',
+  rateLimitPerIpPerMinute: 1200,
+  requestLogSampleRate: 1,
+};
+
+export const NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+export const IMAGE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const CANARY_SIZE = /^([1-9]\d?%|100%|[1-9]\d*)$/;

@@ -1,0 +1,41 @@
+// Layer 1, the long-lived foundation: APIs, network, Cloud SQL and the
+// database password's secret. It changes rarely and is the most dangerous to
+// change, so nothing that changes often (the fleet, the edge) lives here.
+
+import { TerraformOutput } from 'cdktf';
+import type { Construct } from 'constructs';
+import type { InfraConfig } from '../config-schema.js';
+import { Database } from '../constructs/database.js';
+import { Network } from '../constructs/network.js';
+import { ProjectApis } from '../constructs/project-apis.js';
+import { LayerStack } from './layer-stack.js';
+
+export class BaseStack extends LayerStack {
+  public readonly network: Network;
+  public readonly database: Database;
+
+  constructor(scope: Construct, config: InfraConfig) {
+    super(scope, 'base', config);
+    const [primary] = config.regions;
+    if (primary === undefined) throw new Error('config.regions is empty');
+    const apis = new ProjectApis(this, 'apis');
+    this.network = new Network(this, 'network', {
+      names: this.names,
+      regions: config.regions,
+      servicesCidr: config.servicesCidr,
+      dependsOn: [...apis.services],
+    });
+    this.database = new Database(this, 'database', {
+      names: this.names,
+      region: primary,
+      settings: config.database,
+      networkId: this.network.network.id,
+      labels: this.labels,
+      dependsOn: [this.network.servicesConnection, ...apis.services],
+    });
+    new TerraformOutput(this, 'network_name', { value: this.network.network.name });
+    new TerraformOutput(this, 'sql_connection_name', { value: this.database.instance.connectionName });
+    new TerraformOutput(this, 'sql_private_ip', { value: this.database.instance.privateIpAddress });
+    new TerraformOutput(this, 'db_password_secret', { value: this.database.passwordSecret.id });
+  }
+}

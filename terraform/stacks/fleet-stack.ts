@@ -1,0 +1,61 @@
+// Layer 2, what changes on every patch: the fleet's identity and one regional
+// MIG per configured region. `npm run infra:roll` changes only this stack.
+// The network, subnets and Cloud SQL instance of the base stack are found by
+// name through data sources, so this JSON plans alone with plain terraform.
+
+import { TerraformOutput } from 'cdktf';
+import type { Construct } from 'constructs';
+import { DataGoogleComputeNetwork } from '@cdktf/provider-google/lib/data-google-compute-network/index.js';
+import { DataGoogleComputeSubnetwork } from '@cdktf/provider-google/lib/data-google-compute-subnetwork/index.js';
+import { DataGoogleSqlDatabaseInstance } from '@cdktf/provider-google/lib/data-google-sql-database-instance/index.js';
+import type { InfraConfig } from '../config-schema.js';
+import { FleetIdentity } from '../constructs/fleet-identity.js';
+import { RegionalFleet } from '../constructs/regional-fleet.js';
+import { instanceMetadata } from '../instance-metadata.js';
+import { fleetSize } from '../sizing.js';
+import { LayerStack } from './layer-stack.js';
+
+export class FleetStack extends LayerStack {
+  public readonly fleets: readonly RegionalFleet[];
+
+  constructor(scope: Construct, config: InfraConfig) {
+    super(scope, 'fleet', config);
+    const n = this.names;
+    const network = new DataGoogleComputeNetwork(this, 'network', { name: n.network });
+    const sql = new DataGoogleSqlDatabaseInstance(this, 'database', { name: n.sqlInstance });
+    const identity = new FleetIdentity(this, 'identity', {
+      names: n,
+      project: config.project,
+      networkId: network.id,
+      passwordSecretId: n.dbPasswordSecretId,
+    });
+    const metadata = instanceMetadata({
+      pgHost: sql.privateIpAddress,
+      pgServerCa: sql.serverCaCert.get(0).cert,
+      sslMode: config.database.sslMode,
+      passwordSecretId: n.dbPasswordSecretId,
+    });
+    this.fleets = config.regions.map((region) => {
+      const subnet = new DataGoogleComputeSubnetwork(this, `subnet-${region.region}`, { name: n.subnet(region.region), region: region.region });
+      return new RegionalFleet(this, `fleet-${region.region}`, {
+        names: n,
+        region,
+        release: config.release,
+        size: fleetSize(config.fleet, region.zones.length),
+        targetUtilization: config.fleet.targetUtilization,
+        bootSeconds: config.fleet.bootSeconds,
+        template: {
+          imageProject: config.imageProject,
+          machineType: config.fleet.machineType,
+          diskSizeGb: config.fleet.diskSizeGb,
+          subnetwork: subnet.selfLink,
+          serviceAccountEmail: identity.serviceAccount.email,
+          metadata,
+          labels: this.labels,
+        },
+      });
+    });
+    new TerraformOutput(this, 'service_account', { value: identity.serviceAccount.email });
+    new TerraformOutput(this, 'instance_groups', { value: this.fleets.map((f) => f.group.instanceGroup) });
+  }
+}
