@@ -150,7 +150,8 @@ function readDatabase(r: Reader): DatabaseConfig {
 /** Builds the service configuration from an environment (process.env by default). */
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
-  const httpsPort = r.optionalInt('HTTPS_PORT', 1, 65535);
+  // 0 or unset: no HTTPS listener (production: TLS ends at the load balancer).
+  const httpsPort = r.optionalInt('HTTPS_PORT', 0, 65535) || undefined;
   const config: Config = {
     port: r.int('PORT', 8080, 0, 65535),
     host: r.raw('HOST'),
@@ -199,9 +200,6 @@ function checkRelations(c: Config, problems: string[]): void {
   if (c.shutdownDelayMs >= c.shutdownTimeoutMs) {
     problems.push(`SHUTDOWN_DELAY_MS (${c.shutdownDelayMs}) must be below SHUTDOWN_TIMEOUT_MS (${c.shutdownTimeoutMs})`);
   }
-  // The ledger must outlive any journal entry that might still be replayed:
-  // see docs/degraded-mode.md ("Ledger retention").
-  if (c.ledgerRetentionHours < 2) problems.push('LEDGER_RETENTION_HOURS must be at least 2');
 }
 
 /** Settings of the local launcher (`npm start`), which runs the embedded database. */

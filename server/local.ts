@@ -44,7 +44,9 @@ async function certificate(dir: string): Promise<{ cert: string; key: string }> 
 
 async function main(): Promise<void> {
   const local = loadLocalConfig();
-  loadConfig(); // fail fast on a bad variable before starting anything
+  // Fail fast on a bad variable before starting anything (the TLS files for
+  // HTTPS_PORT are made below, so that pair is checked by the workers).
+  loadConfig({ ...process.env, HTTPS_PORT: undefined });
   await fs.mkdir(local.dataDir, { recursive: true });
   const env: Record<string, string | undefined> = { ...process.env, WEB_CONCURRENCY: String(local.workers) };
   let database: PgCluster | undefined;
