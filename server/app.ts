@@ -49,6 +49,24 @@ const methodNotAllowed: RequestHandler = (_req, res) => {
   throw new HttpError(405, 'method_not_allowed', 'only POST is allowed on /', { Allow: 'POST' });
 };
 
+/** GET /healthz (liveness), /readyz (readiness) and, with a registry, /metrics. */
+function healthAndMetrics(app: express.Express, readiness: AppDeps['readiness'], registry: Registry | undefined): void {
+  app.get('/healthz', (_req, res) => {
+    res.status(200).json({ status: 'alive' });
+  });
+  const readyz: RequestHandler = async (_req, res) => {
+    const answer = await readiness();
+    res.status(answer.ready ? 200 : 503).json(answer);
+  };
+  app.get('/readyz', readyz);
+  if (registry === undefined) return;
+  const metrics: RequestHandler = async (_req, res) => {
+    res.setHeader('Content-Type', registry.contentType);
+    res.send(await registry.metrics());
+  };
+  app.get('/metrics', metrics);
+}
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -76,22 +94,19 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/', ...boundedBody, count);
   app.all('/', methodNotAllowed);
 
-  app.get('/healthz', (_req, res) => {
-    res.status(200).json({ status: 'alive' });
-  });
-  const readyz: RequestHandler = async (_req, res) => {
-    const readiness = await deps.readiness();
-    res.status(readiness.ready ? 200 : 503).json(readiness);
-  };
-  app.get('/readyz', readyz);
-  if (deps.metrics !== undefined) {
-    const { registry } = deps.metrics;
-    app.get('/metrics', async (_req, res) => {
-      res.setHeader('Content-Type', registry.contentType);
-      res.send(await registry.metrics());
-    });
-  }
+  healthAndMetrics(app, deps.readiness, deps.metrics?.registry);
 
+  app.use(notFound);
+  app.use(errorHandler(deps.log));
+  return app;
+}
+
+/** The loopback-only admin listener (METRICS_PORT + worker): metrics and health, no counter. */
+export function createAdminApp(deps: Pick<AppDeps, 'log' | 'readiness'> & { readonly registry: Registry }): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  healthAndMetrics(app, deps.readiness, deps.registry);
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

@@ -169,7 +169,8 @@ export function createDb(options: DbOptions): Db {
         await client.connect();
         await client.query('SELECT 1');
       } finally {
-        await client.end().catch(() => undefined);
+        // end() waits for the server's goodbye; a half-open connection would never send it.
+        await Promise.race([client.end().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
       }
     },
     stats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

@@ -8,7 +8,7 @@
 
 import type http from 'node:http';
 import type { ScheduledTask } from 'node-cron';
-import { createApp, type Readiness } from './app.js';
+import { createAdminApp, createApp, type Readiness } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { buildCounter, maxReplayAgeMs } from './counter/factory.js';
 import { readState, writeState } from './counter/state-file.js';
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   let metricsServer: http.Server | undefined;
   if (config.metricsPort > 0) {
     const spec = { port: config.metricsPort + config.workerId, host: '127.0.0.1' };
-    metricsServer = createServer(createApp({ counter, log, readiness, metrics, requestLogSample: 0 }), spec, config);
+    metricsServer = createServer(createAdminApp({ log, readiness, registry: metrics.registry }), spec, config);
     await listen(metricsServer, spec);
   }
 

@@ -2,11 +2,13 @@
 // the real app and a real PostgreSQL. Every bad request must leave the
 // counter exactly where it was.
 
-import net from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import anyTest, { type TestFn } from 'ava';
 import { readCounter } from '../../server/counter/ledger.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createAdminApp } from '../../server/app.js';
+import { createMetrics } from '../../server/metrics.js';
+import { silentLog, startTestApp, type TestApp } from '../helpers/app.js';
 
 const test = anyTest as TestFn<{ pg: TestPostgres; app: TestApp }>;
 
@@ -137,4 +139,20 @@ test.serial('GET /healthz and /readyz answer 200 JSON; /metrics is Prometheus te
     t.true(text.includes(series), `missing ${series}`);
   }
   t.regex(text, /http_requests_total\{route="\/",method="POST",status="200",worker="0"\} \d+/);
+});
+
+test.serial('the admin app (METRICS_PORT) serves metrics and health but never counts', async (t) => {
+  const metrics = createMetrics(5);
+  const admin = createAdminApp({ log: silentLog, readiness: () => ({ ready: true, status: 'ready' }), registry: metrics.registry });
+  const server = admin.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const before = await readCounter(t.context.app.db);
+  const scraped = await fetch(`${base}/metrics`);
+  const counted = await fetch(`${base}/`, { method: 'POST' });
+  server.close();
+  t.is(scraped.status, 200);
+  t.regex(await scraped.text(), /worker="5"/);
+  t.is(counted.status, 404);
+  t.is(await readCounter(t.context.app.db), before);
 });
