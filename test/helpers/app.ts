@@ -2,6 +2,7 @@
 // ephemeral port: the same factories main.ts uses, without a child process.
 
 import type http from 'node:http';
+import type { TestFn } from 'ava';
 import { pino } from 'pino';
 import { createApp } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
@@ -12,6 +13,7 @@ import { createServer, drainAndClose, listen } from '../../server/http/servers.j
 import type { Logger } from '../../server/log.js';
 import { createMetrics } from '../../server/metrics.js';
 import { migrate } from '../../server/migrations.js';
+import { startPostgres, type TestPostgres } from './postgres.js';
 
 export const silentLog: Logger = pino({ level: 'silent' });
 
@@ -46,4 +48,30 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
       await db.close();
     },
   };
+}
+
+/** A fresh, migrated database on `pg`, and a gateway to it. */
+export async function migratedDatabase(pg: { freshDatabase(): Promise<string> }, applicationName = 'counter-api-test'): Promise<{ db: Db; url: string }> {
+  const url = await pg.freshDatabase();
+  const db = createDb({ config: loadConfig({ DATABASE_URL: url, DB_QUERY_TIMEOUT_MS: '2000' }).db, log: silentLog, applicationName });
+  await migrate(db, silentLog);
+  return { db, url };
+}
+
+export interface DatabaseContext {
+  pg: TestPostgres;
+  db: Db;
+}
+
+/** Gives every test of a file one real PostgreSQL with a migrated database (t.context.pg, t.context.db). */
+export function useMigratedDatabase(test: TestFn<DatabaseContext>): void {
+  test.before(async (t) => {
+    const pg = await startPostgres();
+    const { db } = await migratedDatabase(pg);
+    t.context = { pg, db };
+  });
+  test.after.always(async (t) => {
+    await t.context.db?.close();
+    await t.context.pg?.destroy();
+  });
 }

@@ -9,8 +9,7 @@ import { readCounter } from '../../../server/counter/ledger.js';
 import { UnavailableError, type CounterMetrics } from '../../../server/counter/types.js';
 import { loadConfig } from '../../../server/config.js';
 import { createDb, type Db } from '../../../server/db.js';
-import { migrate } from '../../../server/migrations.js';
-import { silentLog } from '../../helpers/app.js';
+import { migratedDatabase, silentLog } from '../../helpers/app.js';
 import { contiguityProblem } from '../../helpers/load.js';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres.js';
 
@@ -24,12 +23,7 @@ test.after.always(async (t) => {
   await t.context.pg?.destroy();
 });
 
-async function freshDb(pg: TestPostgres, name: string): Promise<{ db: Db; url: string }> {
-  const url = await pg.freshDatabase();
-  const db = createDb({ config: loadConfig({ DATABASE_URL: url, DB_QUERY_TIMEOUT_MS: '2000' }).db, log: silentLog, applicationName: name });
-  await migrate(db, silentLog);
-  return { db, url };
-}
+const freshDb = (pg: TestPostgres, name: string) => migratedDatabase(pg, name);
 
 function countingMetrics() {
   const counts = { batches: 0, retried: 0, committed: 0, orphaned: 0, fenced: 0 };

@@ -3,27 +3,12 @@
 
 import { randomUUID } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
-import { loadConfig } from '../../../server/config.js';
 import { commitBatch, readCounter } from '../../../server/counter/ledger.js';
-import { createDb, type Db } from '../../../server/db.js';
 import { pruneLedger, pruneLedgerJob } from '../../../server/jobs/prune-ledger.js';
-import { migrate } from '../../../server/migrations.js';
-import { silentLog } from '../../helpers/app.js';
-import { startPostgres, type TestPostgres } from '../../helpers/postgres.js';
+import { useMigratedDatabase, type DatabaseContext } from '../../helpers/app.js';
 
-const test = anyTest as TestFn<{ pg: TestPostgres; db: Db }>;
-
-test.before(async (t) => {
-  const pg = await startPostgres();
-  const db = createDb({ config: loadConfig({ DATABASE_URL: await pg.freshDatabase() }).db, log: silentLog });
-  await migrate(db, silentLog);
-  t.context = { pg, db };
-});
-
-test.after.always(async (t) => {
-  await t.context.db?.close();
-  await t.context.pg?.destroy();
-});
+const test = anyTest as TestFn<DatabaseContext>;
+useMigratedDatabase(test);
 
 test.serial('pruneLedger deletes rows older than the retention and keeps newer ones and the counter', async (t) => {
   const { db } = t.context;
