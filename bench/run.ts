@@ -5,7 +5,10 @@
 //   naive      — one UPDATE ... + 1 per request.
 // Every run also checks correctness: the counters received are unique and
 // contiguous and the database counts exactly the 2xx answers.
-// Usage: npm run bench -- [--duration 10] [--connections 50] [--workers N]
+// Kinds are interleaved over several rounds (constant, coalescing, naive,
+// constant, …) so that drift in the machine's load hits them all alike; the
+// summary is the median round of each.
+// Usage: npm run bench -- [--duration 10] [--connections 50] [--workers N] [--rounds 3]
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +25,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     workers: { type: 'string', default: String(os.availableParallelism()) },
     only: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const duration = Number(args.duration);
@@ -88,16 +92,25 @@ async function measure(kind: string, databaseUrl: string): Promise<Row> {
 
 build();
 const database = await startDatabase();
-const rows: Row[] = [];
+const rounds: Row[][] = [];
 try {
-  for (const kind of kinds) {
-    rows.push(await measure(kind, await database.createDatabase(`bench_${kind}`)));
-    console.error(`${kind}: ${rows.at(-1)?.requestsPerSecond} req/s`);
+  for (let round = 1; round <= Number(args.rounds); round += 1) {
+    const rows: Row[] = [];
+    for (const kind of kinds) {
+      rows.push(await measure(kind, await database.createDatabase(`bench_${kind}`)));
+      console.error(`round ${round} ${kind}: ${rows.at(-1)?.requestsPerSecond} req/s`);
+    }
+    rounds.push(rows);
   }
 } finally {
   await database.destroy();
 }
-const report = { kind: 'throughput', machine: machine(), parameters: { tool: 'autocannon (closed loop)', method: 'POST', connections, targetSeconds: duration, warmupSeconds: Number(args.warmup), workers, logging: 'on (every request)', helmet: 'on' }, rows };
+const median = (kind: string): Row => {
+  const runs = rounds.map((rows) => rows.find((r) => r.counter === kind) as Row).sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  return runs[Math.floor(runs.length / 2)] as Row;
+};
+const rows = kinds.map(median);
+const report = { kind: 'throughput', machine: machine(), rounds, parameters: { rounds: Number(args.rounds), tool: 'autocannon (closed loop)', method: 'POST', connections, targetSeconds: duration, warmupSeconds: Number(args.warmup), workers, logging: 'on (every request)', helmet: 'on' }, rows };
 const dir = path.join(root, 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `throughput-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -108,4 +121,7 @@ for (const r of rows) {
   const ratio = coalescing === undefined ? '' : `${(r.requestsPerSecond / coalescing).toFixed(2)}×`;
   console.log(`| ${r.counter} | ${r.requestsPerSecond} | ${ratio} | ${r.latencyP50ms} | ${r.latencyP99ms} | ${r.non2xx} | ${r.errors} | ${r.correctness} |`);
 }
+for (const kind of kinds) console.log(`${kind}: ${rounds.map((rs) => rs.find((r) => r.counter === kind)?.requestsPerSecond).join(', ')} req/s over ${rounds.length} rounds`);
+const failed = rounds.flat().filter((r) => r.correctness.startsWith('FAILED'));
+if (failed.length > 0) console.log(`CORRECTNESS FAILED in ${failed.length} runs`);
 console.log(`\n${JSON.stringify(report.machine)}\nwritten to ${path.relative(root, file)}`);

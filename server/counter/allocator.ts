@@ -20,7 +20,7 @@ import { noMetrics, UnavailableError, type Allocation, type Counter, type Counte
 interface Waiter {
   readonly resolve: (allocation: Allocation) => void;
   readonly reject: (error: Error) => void;
-  timer: NodeJS.Timeout | undefined;
+  readonly deadline: number;
   done: boolean;
 }
 
@@ -56,6 +56,10 @@ const BUDGET_EXCEEDED = Symbol('budget exceeded');
 
 export class CoalescingAllocator implements Counter {
   private readonly queue: Waiter[] = [];
+  /** Waiters of the batch in flight (its requests can still time out). */
+  private current: Waiter[] = [];
+  /** One timer for every deadline: a per-request setTimeout costs more than the counter itself. */
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly spares: Range[] = [];
   private inFlight: Promise<void> | undefined;
   private closed = false;
@@ -68,11 +72,8 @@ export class CoalescingAllocator implements Counter {
   next(): Promise<Allocation> {
     if (this.closed) return Promise.reject(new UnavailableError('shutting down'));
     return new Promise<Allocation>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined, done: false };
-      waiter.timer = setTimeout(() => {
-        this.settle(waiter, undefined, new UnavailableError('no counter value within the request deadline'));
-      }, this.options.deadlineMs);
-      this.queue.push(waiter);
+      this.queue.push({ resolve, reject, deadline: Date.now() + this.options.deadlineMs, done: false });
+      this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, Math.min(100, this.options.deadlineMs / 10)));
       this.pump();
     });
   }
@@ -90,25 +91,39 @@ export class CoalescingAllocator implements Counter {
   async close(): Promise<void> {
     this.closed = true;
     while (this.inFlight !== undefined) await this.inFlight;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   /** Hands out every waiting request that a batch or a spare can serve. */
+  /** Answers 503 to every waiter past its deadline; stops when nobody waits. */
+  private sweep(): void {
+    const now = Date.now();
+    const expired = (w: Waiter) => !w.done && w.deadline <= now;
+    const timeout = () => new UnavailableError('no counter value within the request deadline');
+    // The queue is in arrival order, so expired waiters are at its head.
+    while (this.queue.length > 0 && (this.queue[0] as Waiter).deadline <= now) this.settle(this.queue.shift() as Waiter, undefined, timeout());
+    for (const w of this.current) if (expired(w)) this.settle(w, undefined, timeout());
+    if (this.queue.length === 0 && this.current.every((w) => w.done)) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
   private pump(): void {
     this.serveSpares();
     if (this.inFlight !== undefined) return;
-    const waiters: Waiter[] = [];
-    while (waiters.length < this.options.maxBatch && this.queue.length > 0) {
-      const waiter = this.queue.shift();
-      if (waiter !== undefined && !waiter.done) waiters.push(waiter);
-    }
+    const waiters = this.queue.splice(0, this.options.maxBatch).filter((w) => !w.done);
     this.metrics.queueDepth(this.queue.length);
     if (waiters.length === 0) return;
+    this.current = waiters;
     const batch: Batch = { id: randomUUID(), n: waiters.length };
     this.metrics.batchSize(batch.n);
     this.inFlight = this.run(batch, waiters)
       .catch((error: unknown) => this.options.log.error({ error: String(error), batch: batch.id }, 'batch failed unexpectedly'))
       .finally(() => {
         this.inFlight = undefined;
+        this.current = [];
         this.pump();
       });
   }
@@ -188,7 +203,6 @@ export class CoalescingAllocator implements Counter {
     for (const waiter of this.queue.splice(0)) {
       if (waiter.done) continue;
       waiter.done = true;
-      clearTimeout(waiter.timer);
       fallback.divert().then(waiter.resolve, waiter.reject);
     }
   }
@@ -237,7 +251,6 @@ export class CoalescingAllocator implements Counter {
   private settle(waiter: Waiter, allocation: Allocation | undefined, error?: Error): void {
     if (waiter.done) return;
     waiter.done = true;
-    clearTimeout(waiter.timer);
     if (allocation !== undefined) waiter.resolve(allocation);
     else waiter.reject(error ?? new UnavailableError('unavailable'));
   }
