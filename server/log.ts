@@ -1,7 +1,7 @@
 // Structured JSON logs in the shape Google Cloud Logging reads from stdout:
 // `severity` instead of pino's numeric level, `message` as the text field,
 // `time` in RFC 3339, and request logs carrying an `httpRequest` object.
-// Writes are asynchronous and buffered; `flush()` runs before exit.
+// Writes are asynchronous; `flush()` runs before exit.
 
 import { pino } from 'pino';
 import type { LogLevel } from './config.js';
@@ -25,7 +25,9 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // Asynchronous, unbuffered: lines queue only while a write is in flight,
+  // so a quiet service's lines still reach journald at once.
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 0 });
   return pino(
     {
       level: options.level,

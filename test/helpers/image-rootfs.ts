@@ -17,7 +17,8 @@ export class Rootfs {
     const parent = await fs.mkdtemp('/var/tmp/counter-api-image-');
     const dir = path.join(parent, 'root');
     const result = await runOk('bash', [path.join(scriptsDir, 'image-rootfs.sh'), dir], { timeoutMs: 8 * 60_000 });
-    return { rootfs: new Rootfs(dir), cached: result.stderr.includes('restored'), seconds: result.seconds, log: result.stderr.trim() };
+    const log = result.stderr.split('\n').filter((line) => line.startsWith('image-rootfs:')).join('\n');
+    return { rootfs: new Rootfs(dir), cached: log.includes('restored'), seconds: result.seconds, log };
   }
 
   file(relative: string): string {

@@ -7,6 +7,7 @@
 
 import test from 'ava';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { playbook, readReports, type PlaybookResult } from '../helpers/image-ansible.js';
 import { BootedImage } from '../helpers/image-container.js';
@@ -192,8 +193,9 @@ test.serial('bake: SSH is key-only without root, the kernel parameters are set, 
 
 test.serial('audit: audit.yml passes on the tree at rest, reports one uniform image, and changes nothing in the tree', async (t) => {
   const rootfs = requireBaked();
-  const marker = path.join(path.dirname(rootfs.dir), 'audit-marker');
+  const marker = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'counter-api-audit-')), 'marker');
   await fs.writeFile(marker, '');
+  t.teardown(() => fs.rm(path.dirname(marker), { recursive: true, force: true }));
   await new Promise((resolve) => setTimeout(resolve, 1100)); // mtime granularity
   const dir = path.join(reports, 'at-rest');
   await fs.rm(dir, { recursive: true, force: true });
@@ -299,6 +301,22 @@ test.serial('smoke: POST / answers Hello world with consecutive counters from wo
   const app = processes.stdout.split('\n').filter((line) => line.includes('/opt/counter-api/'));
   t.deepEqual([...new Set(app.map((line) => line.trim().split(/\s+/)[0]))], ['counter'], 'pm2-runtime and every worker run as counter');
   t.is(app.length, 3, `pm2-runtime and two workers (WEB_CONCURRENCY=2):\n${app.join('\n')}`);
+});
+
+test.serial('service: systemctl reload replaces every worker through pm2 and the count goes on', async (t) => {
+  const image = requireBooted();
+  const workers = async () => {
+    const ps = await image.exec(['ps', '-eo', 'pid=,args=']);
+    return ps.stdout.split('\n').filter((line) => line.includes('/opt/counter-api/dist/server/main.js')).map((line) => Number(line.trim().split(/\s+/)[0])).sort();
+  };
+  const before = await workers();
+  const reload = await image.exec(['systemctl', 'reload', 'counter-api.service'], 120_000);
+  t.is(reload.code, 0, describe(reload));
+  const after = await workers();
+  t.is(after.length, before.length);
+  t.deepEqual(after.filter((pid) => before.includes(pid)), [], 'no worker survived the reload');
+  const answers = await post(image, 2);
+  t.deepEqual(answers.map((a) => a.body.counter), [(state.lastCounter ?? Number.NaN) + 1, (state.lastCounter ?? Number.NaN) + 2]);
 });
 
 test.serial('audit: audit.yml passes on the booted image (service, health, listening ports, firewall, kernel)', async (t) => {

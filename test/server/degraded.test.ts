@@ -3,14 +3,14 @@
 // after the database returns the journal is replayed exactly once, so the
 // database counter equals the number of 2xx answers.
 
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { freePort } from '../../server/local/postgres.js';
 import { load, successValues, type Outcome } from '../helpers/load.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startService, type Service } from '../helpers/service.js';
+import { tempDir } from '../helpers/temp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -59,7 +59,7 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
     const pg = await startPostgres();
     t.teardown(() => pg.destroy());
     const url = await pg.freshDatabase();
-    const service = await startService({ port: await freePort(), env: { DATABASE_URL: url, JOURNAL_DIR: mkdtempSync(path.join(os.tmpdir(), 'counter-api-journal-')), ...DEGRADED_ENV } });
+    const service = await startService({ port: await freePort(), env: { DATABASE_URL: url, JOURNAL_DIR: tempDir(t, 'counter-api-journal-'), ...DEGRADED_ENV } });
     t.teardown(async () => {
       service.kill('SIGKILL');
       await service.exited;
@@ -102,7 +102,7 @@ test('a worker SIGKILLed in the middle of a replay, then restarted: still exact'
   const pg = await startPostgres();
   t.teardown(() => pg.destroy());
   const url = await pg.freshDatabase();
-  const journal = mkdtempSync(path.join(os.tmpdir(), 'counter-api-journal-'));
+  const journal = tempDir(t, 'counter-api-journal-');
   const port = await freePort();
   // One entry per statement during replay, and a slow probe, so the replay is
   // long enough to be cut.
@@ -148,7 +148,7 @@ test('a journal that cannot be written: 503 with Retry-After, and the counter do
   const pg = await startPostgres();
   t.teardown(() => pg.destroy());
   const url = await pg.freshDatabase();
-  const base = mkdtempSync(path.join(os.tmpdir(), 'counter-api-journal-'));
+  const base = tempDir(t, 'counter-api-journal-');
   const notADirectory = path.join(base, 'file');
   writeFileSync(notADirectory, 'this is a file, so nothing can be created under it');
   const service = await startService({ port: await freePort(), env: { DATABASE_URL: url, JOURNAL_DIR: path.join(notADirectory, 'journal'), ...DEGRADED_ENV } });

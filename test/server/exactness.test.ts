@@ -3,7 +3,7 @@
 // once across all of them must come back as exactly start+1 … start+N, and
 // the database must hold exactly N more.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
@@ -13,11 +13,13 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startService, type Service } from '../helpers/service.js';
 
 const test = anyTest as TestFn<{ pg: TestPostgres; url: string; services: Service[] }>;
+const journalDirs: string[] = [];
 
 test.before(async (t) => {
   const pg = await startPostgres();
   const url = await pg.freshDatabase();
   const journal = mkdtempSync(path.join(os.tmpdir(), 'counter-api-journal-'));
+  journalDirs.push(journal);
   // Started together, so the three race on the migrations too.
   const services = await Promise.all(
     [0, 1, 2].map(async (worker) =>
@@ -33,6 +35,7 @@ test.after.always(async (t) => {
     await s.exited;
   }
   await t.context.pg?.destroy();
+  for (const dir of journalDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 test('6,000 POSTs, 150 in flight across 3 processes on one database → unique, contiguous, and the database counts exactly the 2xx', async (t) => {

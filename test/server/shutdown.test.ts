@@ -2,14 +2,12 @@
 // stops taking connections, finishes what is in flight, and exits 0. Every
 // request that got a 2xx is counted in the database, and no request hangs.
 
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import test from 'ava';
 import { freePort } from '../../server/local/postgres.js';
 import { contiguityProblem, load, successValues } from '../helpers/load.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { startService } from '../helpers/service.js';
+import { tempDir } from '../helpers/temp.js';
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} under load: exit 0, nothing in flight lost, no request hangs`, async (t) => {
@@ -18,7 +16,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const url = await pg.freshDatabase();
     const service = await startService({
       port: await freePort(),
-      env: { DATABASE_URL: url, JOURNAL_DIR: mkdtempSync(path.join(os.tmpdir(), 'counter-api-journal-')), SHUTDOWN_TIMEOUT_MS: '8000' },
+      env: { DATABASE_URL: url, JOURNAL_DIR: tempDir(t, 'counter-api-journal-'), SHUTDOWN_TIMEOUT_MS: '8000' },
     });
     let gone = false;
     void service.exited.then(() => (gone = true));

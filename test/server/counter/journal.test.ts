@@ -2,16 +2,15 @@
 // parsing that survives a torn last line, deletion only when nothing is
 // pending, owner liveness, and write failures that are reported, not hidden.
 
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { Journal, isJournalFile, ownerAlive, pendingEntries } from '../../../server/counter/journal.js';
+import { tempDir } from '../../helpers/temp.js';
 
-const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'counter-api-journal-unit-'));
 
 test('add is on disk when it resolves; done removes it from the pending set', async (t) => {
-  const journal = new Journal({ dir: tempDir(), workerId: 3 });
+  const journal = new Journal({ dir: tempDir(t), workerId: 3 });
   await journal.add('a', 2);
   await journal.add('b', 5);
   t.is(journal.pendingIncrements, 7);
@@ -25,7 +24,7 @@ test('add is on disk when it resolves; done removes it from the pending set', as
 });
 
 test('the file name carries worker, pid and start time, and the owner is seen alive', (t) => {
-  const journal = new Journal({ dir: tempDir(), workerId: 7 });
+  const journal = new Journal({ dir: tempDir(t), workerId: 7 });
   const name = path.basename(journal.path);
   t.regex(name, new RegExp(`^journal-w7-p${process.pid}-s\\w+\\.jsonl$`));
   t.true(isJournalFile(name));
@@ -58,7 +57,7 @@ test('parsing refuses records with a size that is not a positive integer', (t) =
 });
 
 test('retire deletes the file only when nothing in it is pending', async (t) => {
-  const journal = new Journal({ dir: tempDir(), workerId: 0 });
+  const journal = new Journal({ dir: tempDir(t), workerId: 0 });
   await journal.add('a', 1);
   await journal.retire();
   t.true(existsSync(journal.path), 'kept: an entry is pending');
@@ -68,7 +67,7 @@ test('retire deletes the file only when nothing in it is pending', async (t) => 
 });
 
 test('an add queued behind a retire is not lost with the file', async (t) => {
-  const journal = new Journal({ dir: tempDir(), workerId: 0 });
+  const journal = new Journal({ dir: tempDir(t), workerId: 0 });
   await journal.add('a', 1);
   journal.done('a', { first: 1, last: 1 });
   const retired = journal.retire();
@@ -79,7 +78,7 @@ test('an add queued behind a retire is not lost with the file', async (t) => {
 });
 
 test('a journal that cannot be written rejects the add and does not count it', async (t) => {
-  const base = tempDir();
+  const base = tempDir(t);
   writeFileSync(path.join(base, 'file'), 'not a directory');
   const journal = new Journal({ dir: path.join(base, 'file', 'journal'), workerId: 0 });
   await t.throwsAsync(journal.add('a', 3), { code: 'ENOTDIR' });
@@ -89,7 +88,7 @@ test('a journal that cannot be written rejects the add and does not count it', a
 
 test('group commit: adds issued together share one write and fsync', async (t) => {
   const syncs: number[] = [];
-  const journal = new Journal({ dir: tempDir(), workerId: 0, onSync: (_s, records) => syncs.push(records) });
+  const journal = new Journal({ dir: tempDir(t), workerId: 0, onSync: (_s, records) => syncs.push(records) });
   await journal.add('first', 1);
   await Promise.all(Array.from({ length: 50 }, (_, i) => journal.add(`id-${i}`, 1)));
   t.is(journal.pendingIncrements, 51);
