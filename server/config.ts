@@ -171,7 +171,7 @@ export function loadConfig(env: Env = process.env): Config {
     probeIntervalMs: r.int('PROBE_INTERVAL_MS', 500, 50, MINUTE),
     journalDir: path.resolve(r.raw('JOURNAL_DIR') ?? path.join('.data', 'journal')),
     journalReplayChunk: r.int('JOURNAL_REPLAY_CHUNK', 500, 1, 10_000),
-    ledgerRetentionHours: r.int('LEDGER_RETENTION_HOURS', 72, 2, 24 * 365),
+    ledgerRetentionHours: r.int('LEDGER_RETENTION_HOURS', 24, 2, 24 * 365),
     ledgerPruneSchedule: r.cron('LEDGER_PRUNE_SCHEDULE', '*/10 * * * *'),
     journalScanSchedule: r.cron('JOURNAL_SCAN_SCHEDULE', '*/30 * * * * *'),
     // Above the Google Cloud load balancer's 600 s backend keep-alive, so the

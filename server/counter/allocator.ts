@@ -11,9 +11,9 @@
 // A fallback (degraded mode) can take over a batch the database does not
 // answer within the budget.
 
-import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db.js';
 import type { Logger } from '../log.js';
+import { batchId } from './batch-id.js';
 import { BatchCancelledError, commitBatch, fenceBatch, type Range } from './ledger.js';
 import { noMetrics, UnavailableError, type Allocation, type Counter, type CounterMetrics } from './types.js';
 
@@ -117,7 +117,7 @@ export class CoalescingAllocator implements Counter {
     this.metrics.queueDepth(this.queue.length);
     if (waiters.length === 0) return;
     this.current = waiters;
-    const batch: Batch = { id: randomUUID(), n: waiters.length };
+    const batch: Batch = { id: batchId(), n: waiters.length };
     this.metrics.batchSize(batch.n);
     this.inFlight = this.run(batch, waiters)
       .catch((error: unknown) => this.options.log.error({ error: String(error), batch: batch.id }, 'batch failed unexpectedly'))

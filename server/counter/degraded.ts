@@ -12,9 +12,9 @@
 // short and repeated), and when nothing is pending new requests are exact
 // again. In the end the database counter equals the number of 2xx answers.
 
-import { randomUUID } from 'node:crypto';
 import type { Db } from '../db.js';
 import type { Logger } from '../log.js';
+import { batchId } from './batch-id.js';
 import { CoalescingAllocator, type Batch, type Fallback } from './allocator.js';
 import type { Journal, JournalEntry } from './journal.js';
 import { commitBatches, fenceBatch, type Range } from './ledger.js';
@@ -140,7 +140,7 @@ export class DegradedCounter implements Counter, Fallback {
   private flush(): void {
     if (this.flushing !== undefined || this.waiting.length === 0 || this.holding) return;
     const group = this.waiting.splice(0);
-    const id = randomUUID();
+    const id = batchId();
     const base = this.last + this.options.journal.pendingIncrements;
     this.flushing = this.options.journal
       .add(id, group.length)
