@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { build, machine, root, startDatabase, startFleet } from './lib/fleet.js';
+import { build, cpuSeconds, machine, root, startDatabase, startFleet } from './lib/fleet.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,6 +42,7 @@ interface Row {
   non2xx: number;
   errors: number;
   timeouts: number;
+  cpuMicrosPerRequest: { app: number; db: number; load: number; total: number };
   correctness: string;
 }
 
@@ -59,6 +60,7 @@ async function measure(kind: string, databaseUrl: string): Promise<Row> {
     await client.connect();
     const before = kind === 'constant' ? 0 : Number((await client.query<{ value: string }>('SELECT value FROM counter')).rows[0]?.value);
     const counters: number[] = [];
+    const cpuBefore = cpuSeconds();
     const result = await autocannon({
       url: fleet.url,
       method: 'POST',
@@ -66,6 +68,9 @@ async function measure(kind: string, databaseUrl: string): Promise<Row> {
       amount,
       requests: [{ method: 'POST', onResponse: (status: number, body: string) => void (status === 200 && counters.push((JSON.parse(body) as { counter: number }).counter)) }],
     });
+    const cpuAfter = cpuSeconds();
+    const per = (k: 'app' | 'db' | 'load') => Math.round(((cpuAfter[k] - cpuBefore[k]) / result.requests.total) * 1e6);
+    const cpu = { app: per('app'), db: per('db'), load: per('load'), total: per('app') + per('db') + per('load') };
     let correctness = 'not applicable';
     if (kind !== 'constant') {
       const after = Number((await client.query<{ value: string }>('SELECT value FROM counter')).rows[0]?.value);
@@ -83,6 +88,7 @@ async function measure(kind: string, databaseUrl: string): Promise<Row> {
       non2xx: result.non2xx,
       errors: result.errors,
       timeouts: result.timeouts,
+      cpuMicrosPerRequest: cpu,
       correctness,
     };
   } finally {
@@ -105,6 +111,7 @@ try {
 } finally {
   await database.destroy();
 }
+const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 const median = (kind: string): Row => {
   const runs = rounds.map((rows) => rows.find((r) => r.counter === kind) as Row).sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
   return runs[Math.floor(runs.length / 2)] as Row;
@@ -116,10 +123,11 @@ mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `throughput-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
 const coalescing = rows.find((r) => r.counter === 'coalescing')?.requestsPerSecond;
-console.log(`| counter | req/s | vs coalescing | p50 ms | p99 ms | non-2xx | errors | correctness |\n|---|---|---|---|---|---|---|---|`);
+console.log(`| counter | req/s (median) | vs coalescing | p50 ms | p99 ms | CPU µs/request: app + db + load = total (median) | non-2xx | errors | correctness |\n|---|---|---|---|---|---|---|---|---|`);
 for (const r of rows) {
   const ratio = coalescing === undefined ? '' : `${(r.requestsPerSecond / coalescing).toFixed(2)}×`;
-  console.log(`| ${r.counter} | ${r.requestsPerSecond} | ${ratio} | ${r.latencyP50ms} | ${r.latencyP99ms} | ${r.non2xx} | ${r.errors} | ${r.correctness} |`);
+  const cpu = (k: 'app' | 'db' | 'load' | 'total') => medianOf(rounds.map((rs) => rs.find((x) => x.counter === r.counter)?.cpuMicrosPerRequest[k] ?? 0));
+  console.log(`| ${r.counter} | ${r.requestsPerSecond} | ${ratio} | ${r.latencyP50ms} | ${r.latencyP99ms} | ${cpu('app')} + ${cpu('db')} + ${cpu('load')} = ${cpu('total')} | ${r.non2xx} | ${r.errors} | ${r.correctness} |`);
 }
 for (const kind of kinds) console.log(`${kind}: ${rounds.map((rs) => rs.find((r) => r.counter === kind)?.requestsPerSecond).join(', ')} req/s over ${rounds.length} rounds`);
 const failed = rounds.flat().filter((r) => r.correctness.startsWith('FAILED'));
