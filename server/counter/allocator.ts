@@ -156,7 +156,7 @@ export class CoalescingAllocator implements Counter {
           for (const w of waiters) this.settle(w, undefined, new UnavailableError('batch cancelled'));
           return;
         }
-        const delay = Math.min(1000, (this.options.retryDelayMs ?? 20) * 2 ** attempt);
+        const delay = this.backoff(attempt);
         if (fallback !== undefined && Date.now() + delay - started >= budgetMs) {
           if (await this.handOff(batch, waiters, pending, fallback, error)) return;
         } else {
@@ -223,9 +223,14 @@ export class CoalescingAllocator implements Counter {
           return;
         }
         this.options.log.warn({ error: String(error), batch: batch.id, attempt }, 'fencing an abandoned batch failed, retrying');
-        await sleep(Math.min(1000, (this.options.retryDelayMs ?? 20) * 2 ** attempt));
+        await sleep(this.backoff(attempt));
       }
     }
+  }
+
+  /** Exponential backoff between attempts on a batch, capped at a second. */
+  private backoff(attempt: number): number {
+    return Math.min(1000, (this.options.retryDelayMs ?? 20) * 2 ** attempt);
   }
 
   private deliver(waiters: Waiter[], range: Range): void {

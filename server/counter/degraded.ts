@@ -70,8 +70,6 @@ export class DegradedCounter implements Counter, Fallback {
       fallback: this,
       metrics: options.metrics ?? noMetrics,
     });
-    // Entries left by an earlier run of this process are not ours to find;
-    // the journal scan job replays files whose owner is gone.
   }
 
   get mode(): Mode {
@@ -84,7 +82,7 @@ export class DegradedCounter implements Counter, Fallback {
 
   /** Age in seconds of the oldest entry not yet applied (0 if none). */
   replayLagSeconds(): number {
-    const oldest = this.options.journal.entries()[0];
+    const [oldest] = this.options.journal.oldest(1);
     return oldest === undefined ? 0 : (Date.now() - oldest.at) / 1000;
   }
 
@@ -188,15 +186,15 @@ export class DegradedCounter implements Counter, Fallback {
         if (outcome.committed) log.error({ id, ...outcome.range }, 'an unacknowledged journal entry had been applied');
         this.toFence.shift();
       }
-      for (let rounds = 0; rounds < 100_000 && !this.closed && journal.entries().length > chunk; rounds += 1) {
-        await this.replay(journal.entries().slice(0, chunk));
+      for (let rounds = 0; rounds < 100_000 && !this.closed && journal.entryCount > chunk; rounds += 1) {
+        await this.replay(journal.oldest(chunk));
       }
       if (this.closed) return;
       this.holding = true;
       this.held.push(...this.waiting.splice(0));
       while (this.flushing !== undefined) await this.flushing;
-      for (let rounds = 0; rounds < 100_000 && journal.entries().length > 0; rounds += 1) {
-        await this.replay(journal.entries().slice(0, chunk));
+      for (let rounds = 0; rounds < 100_000 && journal.entryCount > 0; rounds += 1) {
+        await this.replay(journal.oldest(chunk));
       }
       if (journal.pendingIncrements === 0 && !this.closed) {
         this.modeNow = 'exact';
@@ -234,7 +232,7 @@ export class DegradedCounter implements Counter, Fallback {
         increments += entry.n;
       } else {
         this.options.log.error({ id: entry.id }, 'journal entry was fenced; not applied');
-        this.options.journal.done(entry.id, { first: 0, last: -1 });
+        this.options.journal.done(entry.id);
       }
     }
     this.options.onReplay?.(entries.length, increments);

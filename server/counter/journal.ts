@@ -24,7 +24,8 @@ export interface JournalEntry {
 }
 
 type AddRecord = { op: 'add'; id: string; n: number; at: number };
-type DoneRecord = { op: 'done'; id: string; first: number; last: number };
+/** No range: the id was fenced and will never be applied. */
+type DoneRecord = { op: 'done'; id: string; first?: number; last?: number };
 type JournalRecord = AddRecord | DoneRecord;
 
 export interface JournalOptions {
@@ -69,6 +70,12 @@ export function ownerAlive(fileName: string): boolean {
   }
 }
 
+/** The journal line that settles `id` (shared with the replay of orphaned files). */
+export function doneLine(id: string, range?: Range): string {
+  const record: DoneRecord = range === undefined ? { op: 'done', id } : { op: 'done', id, first: range.first, last: range.last };
+  return `${JSON.stringify(record)}\n`;
+}
+
 export function isJournalFile(fileName: string): boolean {
   return FILE_NAME.test(fileName);
 }
@@ -111,18 +118,27 @@ export class Journal {
     return this.pendingCount;
   }
 
-  /** Durable entries not yet applied, oldest first. */
-  entries(): JournalEntry[] {
-    return [...this.durable.values()];
+  /** Durable entries not yet applied. */
+  get entryCount(): number {
+    return this.durable.size;
   }
 
+  /** The `limit` oldest durable entries not yet applied, without copying the rest. */
+  oldest(limit: number): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    for (const entry of this.durable.values()) {
+      if (out.length >= limit) break;
+      out.push(entry);
+    }
+    return out;
+  }
 
   /** Records `n` increments under `id`; resolves once they are on disk. */
   async add(id: string, n: number): Promise<void> {
     const entry: JournalEntry = { id, n, at: Date.now() };
     this.pendingCount += n;
     try {
-      await this.enqueue({ op: 'add', ...entry });
+      await this.push(`${JSON.stringify({ op: 'add', ...entry } satisfies AddRecord)}\n`);
       this.durable.set(id, entry);
     } catch (error) {
       this.pendingCount -= n;
@@ -130,13 +146,13 @@ export class Journal {
     }
   }
 
-  /** Records that the database has applied `id`. Not waited on: replay is idempotent. */
-  done(id: string, range: Range): void {
+  /** Records that `id` is settled: applied (with its range) or fenced. Not waited on: replay is idempotent. */
+  done(id: string, range?: Range): void {
     const entry = this.durable.get(id);
     if (entry === undefined) return;
     this.durable.delete(id);
     this.pendingCount -= entry.n;
-    this.enqueue({ op: 'done', id, first: range.first, last: range.last }).catch(() => undefined);
+    this.push(doneLine(id, range)).catch(() => undefined);
   }
 
   /** Waits for queued writes and closes the file; deletes it if nothing in it is pending. */
@@ -153,10 +169,6 @@ export class Journal {
    */
   retire(): Promise<void> {
     return this.push(undefined);
-  }
-
-  private enqueue(record: JournalRecord): Promise<void> {
-    return this.push(`${JSON.stringify(record)}\n`);
   }
 
   private push(line: string | undefined): Promise<void> {

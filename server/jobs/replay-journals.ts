@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../db.js';
 import type { Logger } from '../log.js';
-import { isJournalFile, ownerAlive, pendingEntries } from '../counter/journal.js';
+import { doneLine, isJournalFile, ownerAlive, pendingEntries } from '../counter/journal.js';
 import { commitBatches } from '../counter/ledger.js';
 import type { Job } from './schedule.js';
 
@@ -57,11 +57,7 @@ async function replayFile(options: ReplayOptions, name: string, report: ReplayRe
       for (let i = 0; i < entries.length; i += chunk) {
         const slice = entries.slice(i, i + chunk);
         const ranges = await commitBatches(s, slice);
-        const lines = slice.map((e) => {
-          const r = ranges.get(e.id);
-          return JSON.stringify({ op: 'done', id: e.id, first: r?.first ?? 0, last: r?.last ?? -1 });
-        });
-        await fs.appendFile(file, `${lines.join('\n')}\n`);
+        await fs.appendFile(file, slice.map((e) => doneLine(e.id, ranges.get(e.id))).join(''));
         const increments = slice.reduce((sum, e) => sum + (ranges.has(e.id) ? e.n : 0), 0);
         report.entries += slice.length;
         report.increments += increments;

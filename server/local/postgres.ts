@@ -10,6 +10,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -161,8 +162,7 @@ export class PgCluster {
 }
 
 /** A free TCP port on the loopback interface. */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
