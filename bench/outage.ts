@@ -135,7 +135,16 @@ try {
   const report = {
     kind: 'outage',
     machine: machine(),
-    parameters: { outageSeconds: outageS, how: args.kill ? 'SIGKILL of every database process' : 'fast shutdown', rate, beforeSeconds: beforeS, afterSeconds: afterS, workers: Number(args.workers), dbBudgetMs: 1000, probeIntervalMs: 500 },
+    parameters: {
+      outageSeconds: outageS,
+      how: args.kill ? 'SIGKILL of every database process' : 'fast shutdown',
+      rate,
+      beforeSeconds: beforeS,
+      afterSeconds: afterS,
+      workers: Number(args.workers),
+      dbBudgetMs: 1000,
+      probeIntervalMs: 500,
+    },
     steady: {
       requests: events.length + steady.errors,
       ok,
@@ -149,7 +158,14 @@ try {
       exact: end - start === ok && steady.errors === 0,
       settleMsAfterLoad: settleMs,
     },
-    throughput: { normalRps: normal.rps, degradedRps: degraded.rps, ratio: degraded.rps / normal.rps, degraded2xx: degraded.ok, degradedOther: degraded.other, convergeMsAfterDegradedRun: degradedConvergeMs },
+    throughput: {
+      normalRps: normal.rps,
+      degradedRps: degraded.rps,
+      ratio: degraded.rps / normal.rps,
+      degraded2xx: degraded.ok,
+      degradedOther: degraded.other,
+      convergeMsAfterDegradedRun: degradedConvergeMs,
+    },
   };
   const dir = path.join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

@@ -47,7 +47,10 @@ interface Row {
 }
 
 async function measure(kind: string, databaseUrl: string): Promise<Row> {
-  const fleet = await startFleet({ DATABASE_URL: databaseUrl, COUNTER_ALLOCATOR: kind, DB_POOL_SIZE: kind === 'naive' ? '20' : '4' }, workers);
+  const fleet = await startFleet(
+    { DATABASE_URL: databaseUrl, COUNTER_ALLOCATOR: kind, DB_POOL_SIZE: kind === 'naive' ? '20' : '4' },
+    workers,
+  );
   try {
     // Warm up for a while, then size the measured run from the warm-up rate.
     // The measured run sends a fixed number of requests (not a duration), so
@@ -58,7 +61,10 @@ async function measure(kind: string, databaseUrl: string): Promise<Row> {
     const amount = Math.max(connections * 20, Math.round(warm.requests.average * duration));
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
-    const before = kind === 'constant' ? 0 : Number((await client.query<{ value: string }>('SELECT value FROM counter')).rows[0]?.value);
+    const before =
+      kind === 'constant'
+        ? 0
+        : Number((await client.query<{ value: string }>('SELECT value FROM counter')).rows[0]?.value);
     const counters: number[] = [];
     const cpuBefore = cpuSeconds();
     const result = await autocannon({
@@ -66,7 +72,13 @@ async function measure(kind: string, databaseUrl: string): Promise<Row> {
       method: 'POST',
       connections,
       amount,
-      requests: [{ method: 'POST', onResponse: (status: number, body: string) => void (status === 200 && counters.push((JSON.parse(body) as { counter: number }).counter)) }],
+      requests: [
+        {
+          method: 'POST',
+          onResponse: (status: number, body: string) =>
+            void (status === 200 && counters.push((JSON.parse(body) as { counter: number }).counter)),
+        },
+      ],
     });
     const cpuAfter = cpuSeconds();
     const per = (k: 'app' | 'db' | 'load') => Math.round(((cpuAfter[k] - cpuBefore[k]) / result.requests.total) * 1e6);
@@ -76,7 +88,10 @@ async function measure(kind: string, databaseUrl: string): Promise<Row> {
       const after = Number((await client.query<{ value: string }>('SELECT value FROM counter')).rows[0]?.value);
       counters.sort((a, b) => a - b);
       const contiguous = counters.every((v, i) => v === before + 1 + i);
-      correctness = contiguous && after - before === counters.length ? `ok: ${counters.length} values, unique and contiguous, database +${after - before}` : `FAILED: database +${after - before}, ${counters.length} answers, contiguous=${contiguous}`;
+      correctness =
+        contiguous && after - before === counters.length
+          ? `ok: ${counters.length} values, unique and contiguous, database +${after - before}`
+          : `FAILED: database +${after - before}, ${counters.length} answers, contiguous=${contiguous}`;
     }
     await client.end();
     return {
@@ -113,23 +128,49 @@ try {
 }
 const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 const median = (kind: string): Row => {
-  const runs = rounds.map((rows) => rows.find((r) => r.counter === kind) as Row).sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  const runs = rounds
+    .map((rows) => rows.find((r) => r.counter === kind) as Row)
+    .sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
   return runs[Math.floor(runs.length / 2)] as Row;
 };
 const rows = kinds.map(median);
-const report = { kind: 'throughput', machine: machine(), rounds, parameters: { rounds: Number(args.rounds), tool: 'autocannon (closed loop)', method: 'POST', connections, targetSeconds: duration, warmupSeconds: Number(args.warmup), workers, logging: 'on (every request)', helmet: 'on' }, rows };
+const report = {
+  kind: 'throughput',
+  machine: machine(),
+  rounds,
+  parameters: {
+    rounds: Number(args.rounds),
+    tool: 'autocannon (closed loop)',
+    method: 'POST',
+    connections,
+    targetSeconds: duration,
+    warmupSeconds: Number(args.warmup),
+    workers,
+    logging: 'on (every request)',
+    helmet: 'on',
+  },
+  rows,
+};
 const dir = path.join(root, 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `throughput-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
 const coalescing = rows.find((r) => r.counter === 'coalescing')?.requestsPerSecond;
-console.log(`| counter | req/s (median) | vs coalescing | p50 ms | p99 ms | CPU µs/request: app + db + load = total (median) | non-2xx | errors | correctness |\n|---|---|---|---|---|---|---|---|---|`);
+console.log(
+  `| counter | req/s (median) | vs coalescing | p50 ms | p99 ms | CPU µs/request: app + db + load = total (median) | non-2xx | errors | correctness |\n|---|---|---|---|---|---|---|---|---|`,
+);
 for (const r of rows) {
   const ratio = coalescing === undefined ? '' : `${(r.requestsPerSecond / coalescing).toFixed(2)}×`;
-  const cpu = (k: 'app' | 'db' | 'load' | 'total') => medianOf(rounds.map((rs) => rs.find((x) => x.counter === r.counter)?.cpuMicrosPerRequest[k] ?? 0));
-  console.log(`| ${r.counter} | ${r.requestsPerSecond} | ${ratio} | ${r.latencyP50ms} | ${r.latencyP99ms} | ${cpu('app')} + ${cpu('db')} + ${cpu('load')} = ${cpu('total')} | ${r.non2xx} | ${r.errors} | ${r.correctness} |`);
+  const cpu = (k: 'app' | 'db' | 'load' | 'total') =>
+    medianOf(rounds.map((rs) => rs.find((x) => x.counter === r.counter)?.cpuMicrosPerRequest[k] ?? 0));
+  console.log(
+    `| ${r.counter} | ${r.requestsPerSecond} | ${ratio} | ${r.latencyP50ms} | ${r.latencyP99ms} | ${cpu('app')} + ${cpu('db')} + ${cpu('load')} = ${cpu('total')} | ${r.non2xx} | ${r.errors} | ${r.correctness} |`,
+  );
 }
-for (const kind of kinds) console.log(`${kind}: ${rounds.map((rs) => rs.find((r) => r.counter === kind)?.requestsPerSecond).join(', ')} req/s over ${rounds.length} rounds`);
+for (const kind of kinds)
+  console.log(
+    `${kind}: ${rounds.map((rs) => rs.find((r) => r.counter === kind)?.requestsPerSecond).join(', ')} req/s over ${rounds.length} rounds`,
+  );
 const failed = rounds.flat().filter((r) => r.correctness.startsWith('FAILED'));
 if (failed.length > 0) console.log(`CORRECTNESS FAILED in ${failed.length} runs`);
 console.log(`\n${JSON.stringify(report.machine)}\nwritten to ${path.relative(root, file)}`);

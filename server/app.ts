@@ -22,7 +22,10 @@ export interface AppDeps {
   readonly counter: Counter;
   readonly log: Logger;
   readonly readiness: () => Readiness | Promise<Readiness>;
-  readonly metrics?: { readonly registry: Registry; readonly observeRequest: (route: string, method: string, status: number, seconds: number) => void };
+  readonly metrics?: {
+    readonly registry: Registry;
+    readonly observeRequest: (route: string, method: string, status: number, seconds: number) => void;
+  };
   readonly requestLogSample?: number;
   /** True once shutdown began: responses then ask clients to close the connection. */
   readonly draining?: () => boolean;
@@ -102,7 +105,9 @@ export function createApp(deps: AppDeps): express.Express {
 }
 
 /** The loopback-only admin listener (METRICS_PORT + worker): metrics and health, no counter. */
-export function createAdminApp(deps: Pick<AppDeps, 'log' | 'readiness'> & { readonly registry: Registry }): express.Express {
+export function createAdminApp(
+  deps: Pick<AppDeps, 'log' | 'readiness'> & { readonly registry: Registry },
+): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -195,10 +195,14 @@ function checkRelations(c: Config, problems: string[]): void {
     problems.push(`DB_BUDGET_MS (${c.dbBudgetMs}) must be below REQUEST_DEADLINE_MS (${c.requestDeadlineMs})`);
   }
   if (c.headersTimeoutMs > c.requestTimeoutMs) {
-    problems.push(`HEADERS_TIMEOUT_MS (${c.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${c.requestTimeoutMs})`);
+    problems.push(
+      `HEADERS_TIMEOUT_MS (${c.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${c.requestTimeoutMs})`,
+    );
   }
   if (c.shutdownDelayMs >= c.shutdownTimeoutMs) {
-    problems.push(`SHUTDOWN_DELAY_MS (${c.shutdownDelayMs}) must be below SHUTDOWN_TIMEOUT_MS (${c.shutdownTimeoutMs})`);
+    problems.push(
+      `SHUTDOWN_DELAY_MS (${c.shutdownDelayMs}) must be below SHUTDOWN_TIMEOUT_MS (${c.shutdownTimeoutMs})`,
+    );
   }
 }
 

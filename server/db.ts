@@ -58,7 +58,9 @@ function parseInt8(value: string): number {
 const INT8_OID = 20;
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
-    oid === INT8_OID && format !== 'binary' ? parseInt8 : (pg.types.getTypeParser(oid, format as 'text') as (value: string) => unknown)) as typeof pg.types.getTypeParser,
+    oid === INT8_OID && format !== 'binary'
+      ? parseInt8
+      : (pg.types.getTypeParser(oid, format as 'text') as (value: string) => unknown)) as typeof pg.types.getTypeParser,
 };
 
 function sslOption(config: DatabaseConfig): pg.PoolConfig['ssl'] {
@@ -128,7 +130,10 @@ export function createDb(options: DbOptions): Db {
   function on(client: pg.PoolClient | pg.Pool): Queryable {
     return {
       query: <R>(text: string, values: readonly unknown[] = [], name = 'adhoc') =>
-        timed<R>(() => client.query(name === 'adhoc' ? { text, values: [...values] } : { name, text, values: [...values] }), name),
+        timed<R>(
+          () => client.query(name === 'adhoc' ? { text, values: [...values] } : { name, text, values: [...values] }),
+          name,
+        ),
     };
   }
 
@@ -163,14 +168,21 @@ export function createDb(options: DbOptions): Db {
       }),
     session: (fn) => withClient((client) => fn(on(client))),
     ping: async (timeoutMs) => {
-      const client = new pg.Client({ ...poolConfig(options.config, 'counter-api/probe'), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+      const client = new pg.Client({
+        ...poolConfig(options.config, 'counter-api/probe'),
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: timeoutMs,
+      });
       client.on('error', () => undefined);
       try {
         await client.connect();
         await client.query('SELECT 1');
       } finally {
         // end() waits for the server's goodbye; a half-open connection would never send it.
-        await Promise.race([client.end().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+        await Promise.race([
+          client.end().catch(() => undefined),
+          new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+        ]);
       }
     },
     stats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

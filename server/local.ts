@@ -33,7 +33,16 @@ async function certificate(dir: string): Promise<{ cert: string; key: string }> 
       keySize: 2048,
       notAfterDate: new Date(Date.now() + 825 * 86_400_000),
       algorithm: 'sha256',
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] }],
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: 'localhost' },
+            { type: 7, ip: '127.0.0.1' },
+            { type: 7, ip: '::1' },
+          ],
+        },
+      ],
     });
     await fs.writeFile(key, pems.private, { mode: 0o600 });
     await fs.writeFile(cert, pems.cert, { mode: 0o644 });
@@ -51,7 +60,11 @@ async function main(): Promise<void> {
   const env: Record<string, string | undefined> = { ...process.env, WEB_CONCURRENCY: String(local.workers) };
   let database: PgCluster | undefined;
   if (!local.useExternalDatabase) {
-    database = new PgCluster({ dataDir: path.join(local.dataDir, 'postgres'), port: local.pgPort, password: await secret(path.join(local.dataDir, 'postgres.password')) });
+    database = new PgCluster({
+      dataDir: path.join(local.dataDir, 'postgres'),
+      port: local.pgPort,
+      password: await secret(path.join(local.dataDir, 'postgres.password')),
+    });
     await database.init();
     await database.start();
     env.DATABASE_URL = database.url('postgres');
@@ -64,7 +77,11 @@ async function main(): Promise<void> {
   env.JOURNAL_DIR ??= path.join(local.dataDir, 'journal');
   env.PM2_HOME ??= path.join(local.dataDir, 'pm2');
 
-  const pm2 = spawn(path.join(root, 'node_modules', '.bin', 'pm2-runtime'), ['start', path.join(root, 'server', 'ecosystem.config.cjs')], { env, stdio: 'inherit' });
+  const pm2 = spawn(
+    path.join(root, 'node_modules', '.bin', 'pm2-runtime'),
+    ['start', path.join(root, 'server', 'ecosystem.config.cjs')],
+    { env, stdio: 'inherit' },
+  );
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

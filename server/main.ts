@@ -61,19 +61,36 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', fatal('unhandled rejection'));
 
   const metrics = createMetrics(config.workerId);
-  const db = createDb({ config: config.db, log, applicationName: `counter-api/w${config.workerId}`, observe: metrics.observeQuery });
+  const db = createDb({
+    config: config.db,
+    log,
+    applicationName: `counter-api/w${config.workerId}`,
+    observe: metrics.observeQuery,
+  });
   metrics.watchPool(() => db.stats());
   const known = await readState(config.journalDir);
   const lifecycle = { schemaReady: (known?.schemaVersion ?? 0) >= LATEST_SCHEMA, stopping: false };
   const rememberLast = (last: number) =>
-    writeState(config.journalDir, { schemaVersion: lifecycle.schemaReady ? LATEST_SCHEMA : 0, lastCommitted: last }).catch((error: unknown) =>
-      log.warn({ error: String(error) }, 'could not write the state file'),
-    );
-  const built = buildCounter({ config, db, log, metrics, lastCommitted: known?.lastCommitted, onModeChange: (_mode, last) => void rememberLast(last) });
-  if (config.allocator !== 'coalescing') log.warn({ allocator: config.allocator }, 'benchmark baseline counter in use: not for production');
+    writeState(config.journalDir, {
+      schemaVersion: lifecycle.schemaReady ? LATEST_SCHEMA : 0,
+      lastCommitted: last,
+    }).catch((error: unknown) => log.warn({ error: String(error) }, 'could not write the state file'));
+  const built = buildCounter({
+    config,
+    db,
+    log,
+    metrics,
+    lastCommitted: known?.lastCommitted,
+    onModeChange: (_mode, last) => void rememberLast(last),
+  });
+  if (config.allocator !== 'coalescing')
+    log.warn({ allocator: config.allocator }, 'benchmark baseline counter in use: not for production');
 
   const counter: Counter = {
-    next: () => (lifecycle.schemaReady ? built.counter.next() : Promise.reject(new UnavailableError('starting: schema not migrated yet', 2))),
+    next: () =>
+      lifecycle.schemaReady
+        ? built.counter.next()
+        : Promise.reject(new UnavailableError('starting: schema not migrated yet', 2)),
     close: () => built.counter.close(),
   };
   let lastPing = { at: 0, ok: false };
@@ -82,15 +99,34 @@ async function main(): Promise<void> {
     if (!lifecycle.schemaReady) return { ready: false, status: 'starting' };
     if (built.degraded !== undefined) return { ready: true, status: 'ready', mode: built.degraded.mode };
     if (Date.now() - lastPing.at > 1000) {
-      lastPing = { at: Date.now(), ok: await db.ping(config.db.connectTimeoutMs).then(() => true, () => false) };
+      lastPing = {
+        at: Date.now(),
+        ok: await db.ping(config.db.connectTimeoutMs).then(
+          () => true,
+          () => false,
+        ),
+      };
     }
-    return lastPing.ok ? { ready: true, status: 'ready', mode: 'exact' } : { ready: false, status: 'database_unreachable' };
+    return lastPing.ok
+      ? { ready: true, status: 'ready', mode: 'exact' }
+      : { ready: false, status: 'database_unreachable' };
   };
 
-  const app = createApp({ counter, log, readiness, metrics, requestLogSample: config.requestLogSample, draining: () => lifecycle.stopping });
+  const app = createApp({
+    counter,
+    log,
+    readiness,
+    metrics,
+    requestLogSample: config.requestLogSample,
+    draining: () => lifecycle.stopping,
+  });
   const specs: ListenSpec[] = [{ port: config.port, host: config.host }];
   if (config.httpsPort !== undefined && config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined) {
-    specs.push({ port: config.httpsPort, host: config.host, tls: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } });
+    specs.push({
+      port: config.httpsPort,
+      host: config.host,
+      tls: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
+    });
   }
   const servers: http.Server[] = [];
   for (const spec of specs) {
@@ -122,7 +158,10 @@ async function main(): Promise<void> {
     if (lifecycle.stopping) return;
     lifecycle.stopping = true;
     const deadline = Date.now() + config.shutdownTimeoutMs;
-    setTimeout(() => fatal('shutdown timed out')(new Error(`not drained within ${config.shutdownTimeoutMs} ms`)), config.shutdownTimeoutMs + 2000).unref();
+    setTimeout(
+      () => fatal('shutdown timed out')(new Error(`not drained within ${config.shutdownTimeoutMs} ms`)),
+      config.shutdownTimeoutMs + 2000,
+    ).unref();
     log.info({ signal }, 'shutting down: draining');
     await Promise.all(jobs.map((job) => Promise.resolve(job.stop())));
     await sleep(config.shutdownDelayMs);
@@ -143,9 +182,18 @@ async function main(): Promise<void> {
     await rememberLast(built.degraded?.lastCommitted ?? 0);
     jobs.push(startJob(pruneLedgerJob(db, config.ledgerRetentionHours, config.ledgerPruneSchedule), log));
     if (built.degraded !== undefined) {
-      const replay = { db, log, dir: config.journalDir, maxReplayAgeMs: maxReplayAgeMs(config), onReplay: metrics.replayed, chunk: config.journalReplayChunk };
+      const replay = {
+        db,
+        log,
+        dir: config.journalDir,
+        maxReplayAgeMs: maxReplayAgeMs(config),
+        onReplay: metrics.replayed,
+        chunk: config.journalReplayChunk,
+      };
       jobs.push(startJob(replayJournalsJob(replay, config.journalScanSchedule), log));
-      replayOrphanedJournals(replay).catch((error: unknown) => log.warn({ error: String(error) }, 'replay of orphaned journals failed; the job retries'));
+      replayOrphanedJournals(replay).catch((error: unknown) =>
+        log.warn({ error: String(error) }, 'replay of orphaned journals failed; the job retries'),
+      );
     }
     announceReady();
   }

@@ -30,16 +30,64 @@ export function createMetrics(workerId: number): Metrics {
   collectDefaultMetrics({ register: registry });
   const seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-  const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] });
-  const latency = new Histogram({ name: 'http_request_duration_seconds', help: 'HTTP request latency by route', labelNames: ['route'], buckets: seconds, registers: [registry] });
-  const batchSize = new Histogram({ name: 'counter_batch_size', help: 'Increments committed per batch statement', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers: [registry] });
-  const batchOutcomes = new Counter({ name: 'counter_batch_outcomes_total', help: 'Batch outcomes: committed, retried, fenced, handed_off, orphaned', labelNames: ['outcome'], registers: [registry] });
-  const queueDepth = new Gauge({ name: 'counter_queue_depth', help: 'Requests waiting for the next batch', registers: [registry] });
-  const queries = new Histogram({ name: 'db_query_duration_seconds', help: 'Database round-trip time by statement', labelNames: ['statement', 'ok'], buckets: seconds, registers: [registry] });
-  const fsyncs = new Histogram({ name: 'journal_fsync_duration_seconds', help: 'Journal group-commit write+fsync time', buckets: seconds, registers: [registry] });
-  const journaled = new Counter({ name: 'journal_records_total', help: 'Increments made durable in the local journal', registers: [registry] });
-  const replayedEntries = new Counter({ name: 'journal_replayed_entries_total', help: 'Journal entries applied to the database', registers: [registry] });
-  const replayedIncrements = new Counter({ name: 'journal_replayed_increments_total', help: 'Increments applied to the database by replay', registers: [registry] });
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by route, method and status',
+    labelNames: ['route', 'method', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['route'],
+    buckets: seconds,
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: 'counter_batch_size',
+    help: 'Increments committed per batch statement',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [registry],
+  });
+  const batchOutcomes = new Counter({
+    name: 'counter_batch_outcomes_total',
+    help: 'Batch outcomes: committed, retried, fenced, handed_off, orphaned',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const queueDepth = new Gauge({
+    name: 'counter_queue_depth',
+    help: 'Requests waiting for the next batch',
+    registers: [registry],
+  });
+  const queries = new Histogram({
+    name: 'db_query_duration_seconds',
+    help: 'Database round-trip time by statement',
+    labelNames: ['statement', 'ok'],
+    buckets: seconds,
+    registers: [registry],
+  });
+  const fsyncs = new Histogram({
+    name: 'journal_fsync_duration_seconds',
+    help: 'Journal group-commit write+fsync time',
+    buckets: seconds,
+    registers: [registry],
+  });
+  const journaled = new Counter({
+    name: 'journal_records_total',
+    help: 'Increments made durable in the local journal',
+    registers: [registry],
+  });
+  const replayedEntries = new Counter({
+    name: 'journal_replayed_entries_total',
+    help: 'Journal entries applied to the database',
+    registers: [registry],
+  });
+  const replayedIncrements = new Counter({
+    name: 'journal_replayed_increments_total',
+    help: 'Increments applied to the database by replay',
+    registers: [registry],
+  });
 
   return {
     registry,
@@ -63,15 +111,43 @@ export function createMetrics(workerId: number): Metrics {
     },
     watchPool: (stats) => {
       const gauge = (name: string, help: string, pick: (s: PoolStats) => number) =>
-        new Gauge({ name, help, registers: [registry], collect() { this.set(pick(stats())); } });
+        new Gauge({
+          name,
+          help,
+          registers: [registry],
+          collect() {
+            this.set(pick(stats()));
+          },
+        });
       gauge('db_pool_connections', 'Open database connections', (s) => s.total);
       gauge('db_pool_idle', 'Idle database connections', (s) => s.idle);
       gauge('db_pool_waiters', 'Callers waiting for a database connection', (s) => s.waiting);
     },
     watchDegraded: (g) => {
-      new Gauge({ name: 'counter_degraded', help: '1 while answering from the local journal (provisional), 0 when exact', registers: [registry], collect() { this.set(g.mode()); } });
-      new Gauge({ name: 'journal_pending_increments', help: 'Journaled increments not yet applied to the database', registers: [registry], collect() { this.set(g.journalPending()); } });
-      new Gauge({ name: 'journal_replay_lag_seconds', help: 'Age of the oldest unapplied journal entry', registers: [registry], collect() { this.set(g.replayLagSeconds()); } });
+      new Gauge({
+        name: 'counter_degraded',
+        help: '1 while answering from the local journal (provisional), 0 when exact',
+        registers: [registry],
+        collect() {
+          this.set(g.mode());
+        },
+      });
+      new Gauge({
+        name: 'journal_pending_increments',
+        help: 'Journaled increments not yet applied to the database',
+        registers: [registry],
+        collect() {
+          this.set(g.journalPending());
+        },
+      });
+      new Gauge({
+        name: 'journal_replay_lag_seconds',
+        help: 'Age of the oldest unapplied journal entry',
+        registers: [registry],
+        collect() {
+          this.set(g.replayLagSeconds());
+        },
+      });
     },
   };
 }

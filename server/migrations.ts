@@ -59,7 +59,10 @@ export async function migrate(db: Db, log: Logger, migrations: readonly Migratio
       const done = await tx.query('SELECT 1 FROM schema_migration WHERE version = $1', [migration.version]);
       if (done.length > 0) return false;
       await tx.query(migration.sql);
-      await tx.query('INSERT INTO schema_migration (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      await tx.query('INSERT INTO schema_migration (version, name) VALUES ($1, $2)', [
+        migration.version,
+        migration.name,
+      ]);
       return true;
     });
     if (didApply) {

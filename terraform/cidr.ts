@@ -21,7 +21,9 @@ function parse(text: string): Cidr | undefined {
 }
 
 function contains(outer: Cidr, inner: Cidr): boolean {
-  return inner.bits >= outer.bits && Math.floor(inner.base / 2 ** (32 - outer.bits)) === outer.base / 2 ** (32 - outer.bits);
+  return (
+    inner.bits >= outer.bits && Math.floor(inner.base / 2 ** (32 - outer.bits)) === outer.base / 2 ** (32 - outer.bits)
+  );
 }
 
 /** A private (RFC 1918) IPv4 range from /8 to /28 with its host bits zero, or undefined. */

@@ -4,8 +4,17 @@
 // property that the policy tests then check on the synthesized Terraform.
 
 import {
-  CANARY_SIZE, DATABASE_DEFAULTS, EDGE_DEFAULTS, FLEET_DEFAULTS, IMAGE_NAME, InfraConfigError, NAME,
-  type Canary, type InfraConfig, type RegionConfig, type Release,
+  CANARY_SIZE,
+  DATABASE_DEFAULTS,
+  EDGE_DEFAULTS,
+  FLEET_DEFAULTS,
+  IMAGE_NAME,
+  InfraConfigError,
+  NAME,
+  type Canary,
+  type InfraConfig,
+  type RegionConfig,
+  type Release,
 } from './config-schema.js';
 import { cidrsOverlap, parseCidr } from './cidr.js';
 import { Reader, type Raw } from './config-reader.js';
@@ -20,10 +29,25 @@ export interface RawConfig {
 
 export function parseConfig(raw: RawConfig): InfraConfig {
   const r = new Reader();
-  if (!/^[a-z][a-z0-9]{0,9}$/.test(raw.env)) r.problems.push(`INFRA_ENV must be 1-10 lowercase letters or digits (got "${raw.env}")`);
+  if (!/^[a-z][a-z0-9]{0,9}$/.test(raw.env))
+    r.problems.push(`INFRA_ENV must be 1-10 lowercase letters or digits (got "${raw.env}")`);
   const file = { ...r.object(raw.file, 'environment file'), ...raw.overrides };
-  const project = r.string(file, 'project', '', `counter-api-${raw.env}`, /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, 'a GCP project id');
-  const prefix = r.string(file, 'prefix', '', `counter-${raw.env}`, /^[a-z][-a-z0-9]{0,18}[a-z0-9]$/, 'a name prefix of at most 20 characters');
+  const project = r.string(
+    file,
+    'project',
+    '',
+    `counter-api-${raw.env}`,
+    /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/,
+    'a GCP project id',
+  );
+  const prefix = r.string(
+    file,
+    'prefix',
+    '',
+    `counter-${raw.env}`,
+    /^[a-z][-a-z0-9]{0,18}[a-z0-9]$/,
+    'a name prefix of at most 20 characters',
+  );
   const config: InfraConfig = {
     env: raw.env,
     project,
@@ -32,7 +56,14 @@ export function parseConfig(raw: RawConfig): InfraConfig {
     servicesCidr: r.string(file, 'servicesCidr', '', '10.100.0.0/20', /./, 'a CIDR'),
     domain: r.string(file, 'domain', '', undefined, /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, 'a DNS name'),
     alertEmail: r.string(file, 'alertEmail', '', undefined, /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/, 'an email address'),
-    stateBucket: r.string(file, 'stateBucket', '', `${project}-tfstate`, /^[a-z0-9][-a-z0-9._]{1,61}[a-z0-9]$/, 'a GCS bucket name'),
+    stateBucket: r.string(
+      file,
+      'stateBucket',
+      '',
+      `${project}-tfstate`,
+      /^[a-z0-9][-a-z0-9._]{1,61}[a-z0-9]$/,
+      'a GCS bucket name',
+    ),
     imageProject: r.string(file, 'imageProject', '', project, /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, 'a GCP project id'),
     release: readRelease(r, raw.release),
     fleet: readFleet(r, r.object(file['fleet'], 'fleet')),
@@ -58,7 +89,9 @@ function readRegions(r: Reader, value: unknown): RegionConfig[] {
     const zones = Array.isArray(o['zones']) ? o['zones'].filter((z): z is string => typeof z === 'string') : [];
     const zoneRule = new RegExp(`^${region}-[a-z]$`);
     if (zones.length < 3 || new Set(zones).size !== zones.length || !zones.every((z) => zoneRule.test(z))) {
-      r.problems.push(`${path}zones must list at least 3 distinct zones of ${region} (got ${JSON.stringify(o['zones'])})`);
+      r.problems.push(
+        `${path}zones must list at least 3 distinct zones of ${region} (got ${JSON.stringify(o['zones'])})`,
+      );
     }
     return { region, zones, subnetCidr: r.string(o, 'subnetCidr', path, undefined, /./, 'a CIDR') };
   });
@@ -71,7 +104,14 @@ function readRelease(r: Reader, value: unknown): Release {
   const c = r.object(o['canary'], 'release.canary');
   const canary: Canary = {
     image: r.string(c, 'image', 'release.canary.', undefined, IMAGE_NAME, 'an exact image name'),
-    size: r.string(c, 'size', 'release.canary.', undefined, CANARY_SIZE, 'a percentage such as "10%" or an instance count'),
+    size: r.string(
+      c,
+      'size',
+      'release.canary.',
+      undefined,
+      CANARY_SIZE,
+      'a percentage such as "10%" or an instance count',
+    ),
   };
   if (canary.image === image) r.problems.push('release.canary.image must differ from release.image');
   return { image, canary };
@@ -100,7 +140,14 @@ function readFleet(r: Reader, o: Raw): InfraConfig['fleet'] {
 function readDatabase(r: Reader, o: Raw): InfraConfig['database'] {
   const d = DATABASE_DEFAULTS;
   return {
-    tier: r.string(o, 'tier', 'database.', d.tier, /^db-perf-optimized-N-\d+$/, 'an Enterprise Plus (dedicated-core) tier'),
+    tier: r.string(
+      o,
+      'tier',
+      'database.',
+      d.tier,
+      /^db-perf-optimized-N-\d+$/,
+      'an Enterprise Plus (dedicated-core) tier',
+    ),
     version: r.string(o, 'version', 'database.', d.version, /^POSTGRES_1[4-9]$/, 'POSTGRES_14 or later'),
     diskSizeGb: r.number(o, 'diskSizeGb', 'database.', d.diskSizeGb, 10, 65_536),
     maintenanceDay: r.number(o, 'maintenanceDay', 'database.', d.maintenanceDay, 1, 7),
@@ -124,15 +171,24 @@ function readEdge(r: Reader, o: Raw): InfraConfig['edge'] {
 function checkRelations(c: InfraConfig, problems: string[]): void {
   const names = c.regions.map((x) => x.region);
   if (new Set(names).size !== names.length) problems.push(`regions must not repeat a region (got ${names.join(', ')})`);
-  const ranges: [string, string][] = [['servicesCidr', c.servicesCidr], ...c.regions.map((x, i): [string, string] => [`regions[${i}].subnetCidr`, x.subnetCidr])];
-  for (const [key, cidr] of ranges) if (parseCidr(cidr) === undefined) problems.push(`${key} must be a private IPv4 CIDR from /8 to /28 (got "${cidr}")`);
-  ranges.forEach(([a, x], i) => ranges.slice(i + 1).forEach(([b, y]) => {
-    if (cidrsOverlap(x, y)) problems.push(`${a} (${x}) overlaps ${b} (${y})`);
-  }));
+  const ranges: [string, string][] = [
+    ['servicesCidr', c.servicesCidr],
+    ...c.regions.map((x, i): [string, string] => [`regions[${i}].subnetCidr`, x.subnetCidr]),
+  ];
+  for (const [key, cidr] of ranges)
+    if (parseCidr(cidr) === undefined)
+      problems.push(`${key} must be a private IPv4 CIDR from /8 to /28 (got "${cidr}")`);
+  ranges.forEach(([a, x], i) =>
+    ranges.slice(i + 1).forEach(([b, y]) => {
+      if (cidrsOverlap(x, y)) problems.push(`${a} (${x}) overlaps ${b} (${y})`);
+    }),
+  );
   for (const region of c.regions) {
     const ceiling = (region.zones.length - 1) / region.zones.length;
     if (c.fleet.targetUtilization > ceiling) {
-      problems.push(`fleet.targetUtilization (${c.fleet.targetUtilization}) must be at most ${ceiling.toFixed(3)} so that ${region.zones.length - 1} zones of ${region.region} carry the load of ${region.zones.length}`);
+      problems.push(
+        `fleet.targetUtilization (${c.fleet.targetUtilization}) must be at most ${ceiling.toFixed(3)} so that ${region.zones.length - 1} zones of ${region.region} carry the load of ${region.zones.length}`,
+      );
     }
   }
 }

@@ -64,7 +64,12 @@ export function loadConfig(env: Env = process.env): InfraConfig {
     const value = env[variable]?.trim();
     if (value) overrides[key] = value;
   }
-  return parseConfig({ env: name, file: readJson(`${dir}${name}.json`), release: readJson(releasePath(name, dir)), overrides });
+  return parseConfig({
+    env: name,
+    file: readJson(`${dir}${name}.json`),
+    release: readJson(releasePath(name, dir)),
+    overrides,
+  });
 }
 
 export function readRelease(envName: string, dir: string): Release {

@@ -44,7 +44,9 @@ export function appEnvironment(o: InstanceMetadataOptions): string {
     JOURNAL_DIR,
     LOG_LEVEL: o.logLevel ?? 'info',
   };
-  return Object.entries(env).map(([key, value]) => `${key}=${value}`).join('\n');
+  return Object.entries(env)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n');
 }
 
 export function instanceMetadata(o: InstanceMetadataOptions): Record<string, string> {

@@ -23,7 +23,9 @@ export function parseRollArgs(argv: readonly string[]): RollRequest {
   });
   const problems: string[] = [];
   if (values.image === undefined || !IMAGE_NAME.test(values.image)) {
-    problems.push(`--image must be an exact image name such as counter-api-3f9c2a1b4d5e-20261129t101500, not a family (got ${JSON.stringify(values.image)})`);
+    problems.push(
+      `--image must be an exact image name such as counter-api-3f9c2a1b4d5e-20261129t101500, not a family (got ${JSON.stringify(values.image)})`,
+    );
   }
   if (values.canary !== undefined && !CANARY_SIZE.test(values.canary)) {
     problems.push(`--canary must be a percentage such as 10% or an instance count (got "${values.canary}")`);
@@ -44,5 +46,9 @@ export function rollRelease(current: Release, request: Pick<RollRequest, 'image'
 export function describeRoll(before: Release, after: Release): string[] {
   const show = (r: Release) => (r.canary ? `${r.image} + canary ${r.canary.image} on ${r.canary.size}` : r.image);
   if (show(before) === show(after)) return [`unchanged: ${show(after)}`];
-  return [`before:   ${show(before)}`, `after:    ${show(after)}`, `rollback: npm run infra:roll -- --image ${before.image}`];
+  return [
+    `before:   ${show(before)}`,
+    `after:    ${show(after)}`,
+    `rollback: npm run infra:roll -- --image ${before.image}`,
+  ];
 }

@@ -18,7 +18,8 @@ function terraformBinary(): string | undefined {
 function run(bin: string, args: string[]): void {
   console.log(`$ ${bin} ${args.join(' ')}`);
   const result = spawnSync(bin, args, { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`${bin} ${args[1] ?? ''} failed with exit code ${result.status ?? 'signal'}`);
+  if (result.status !== 0)
+    throw new Error(`${bin} ${args[1] ?? ''} failed with exit code ${result.status ?? 'signal'}`);
 }
 
 function main(): void {
@@ -33,14 +34,19 @@ function main(): void {
   const out = outdir();
   synthesize(loadConfig(), out);
   const chdir = `-chdir=${out}/stacks/${stackName('fleet', env)}`;
-  const steps = [[chdir, 'init', '-input=false'], [chdir, 'plan', '-input=false', '-out=roll.tfplan'], [chdir, 'apply', 'roll.tfplan']];
+  const steps = [
+    [chdir, 'init', '-input=false'],
+    [chdir, 'plan', '-input=false', '-out=roll.tfplan'],
+    [chdir, 'apply', 'roll.tfplan'],
+  ];
   if (!request.apply) {
     console.log('\nNext (review the plan: only instance templates and the MIG version may change):');
     for (const step of steps) console.log(`  terraform ${step.join(' ')}`);
     return;
   }
   const bin = terraformBinary();
-  if (bin === undefined) throw new Error('--apply needs terraform or tofu on PATH; run the commands above by hand instead');
+  if (bin === undefined)
+    throw new Error('--apply needs terraform or tofu on PATH; run the commands above by hand instead');
   for (const step of steps) run(bin, step);
 }
 

@@ -23,7 +23,12 @@ export interface Database {
 export async function startDatabase(): Promise<Database> {
   const base = mkdtempSync(path.join(os.tmpdir(), 'counter-api-bench-'));
   spawnSync('chmod', ['755', base]);
-  const cluster = new PgCluster({ dataDir: path.join(base, 'pg'), port: await freePort(), password: 'bench', settings: { max_connections: '200' } });
+  const cluster = new PgCluster({
+    dataDir: path.join(base, 'pg'),
+    port: await freePort(),
+    password: 'bench',
+    settings: { max_connections: '200' },
+  });
   await cluster.init();
   await cluster.start();
   const pg = await import('pg');
@@ -64,15 +69,33 @@ export async function startFleet(env: Record<string, string>, workers: number): 
   const port = await freePort();
   const metricsBase = await freePort();
   const home = mkdtempSync(path.join(os.tmpdir(), 'counter-api-bench-pm2-'));
-  const child = spawn(path.join(root, 'node_modules', '.bin', 'pm2-runtime'), ['start', path.join(root, 'server', 'ecosystem.config.cjs')], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: home, PM2_HOME: home, PORT: String(port), WEB_CONCURRENCY: String(workers), METRICS_PORT: String(metricsBase), JOURNAL_DIR: path.join(home, 'journal'), ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    path.join(root, 'node_modules', '.bin', 'pm2-runtime'),
+    ['start', path.join(root, 'server', 'ecosystem.config.cjs')],
+    {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        HOME: home,
+        PM2_HOME: home,
+        PORT: String(port),
+        WEB_CONCURRENCY: String(workers),
+        METRICS_PORT: String(metricsBase),
+        JOURNAL_DIR: path.join(home, 'journal'),
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const metricsPorts = Array.from({ length: workers }, (_, i) => metricsBase + i);
   const until = Date.now() + 60_000;
   for (const p of metricsPorts) {
-    while ((await fetch(`http://127.0.0.1:${p}/readyz`).then((r) => r.status, () => 0)) !== 200) {
+    while (
+      (await fetch(`http://127.0.0.1:${p}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200
+    ) {
       if (Date.now() > until) throw new Error('fleet did not become ready within 60 s');
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -93,7 +116,11 @@ export async function startFleet(env: Record<string, string>, workers: number): 
 
 export function machine(): Record<string, string | number> {
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'server', 'bench'], { cwd: root, encoding: 'utf8' }).stdout.trim() !== '';
+  const dirty =
+    spawnSync('git', ['status', '--porcelain', '--', 'server', 'bench'], {
+      cwd: root,
+      encoding: 'utf8',
+    }).stdout.trim() !== '';
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),

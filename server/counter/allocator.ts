@@ -102,7 +102,8 @@ export class CoalescingAllocator implements Counter {
     const expired = (w: Waiter) => !w.done && w.deadline <= now;
     const timeout = () => new UnavailableError('no counter value within the request deadline');
     // The queue is in arrival order, so expired waiters are at its head.
-    while (this.queue.length > 0 && (this.queue[0] as Waiter).deadline <= now) this.settle(this.queue.shift() as Waiter, undefined, timeout());
+    while (this.queue.length > 0 && (this.queue[0] as Waiter).deadline <= now)
+      this.settle(this.queue.shift() as Waiter, undefined, timeout());
     for (const w of this.current) if (expired(w)) this.settle(w, undefined, timeout());
     if (this.queue.length === 0 && this.current.every((w) => w.done)) {
       clearInterval(this.sweeper);
@@ -120,7 +121,9 @@ export class CoalescingAllocator implements Counter {
     const batch: Batch = { id: batchId(), n: waiters.length };
     this.metrics.batchSize(batch.n);
     this.inFlight = this.run(batch, waiters)
-      .catch((error: unknown) => this.options.log.error({ error: String(error), batch: batch.id }, 'batch failed unexpectedly'))
+      .catch((error: unknown) =>
+        this.options.log.error({ error: String(error), batch: batch.id }, 'batch failed unexpectedly'),
+      )
       .finally(() => {
         this.inFlight = undefined;
         this.current = [];
@@ -141,7 +144,8 @@ export class CoalescingAllocator implements Counter {
 
   private async run(batch: Batch, waiters: Waiter[]): Promise<void> {
     const { db, fallback } = this.options;
-    const budgetMs = fallback === undefined ? Number.POSITIVE_INFINITY : (this.options.budgetMs ?? Number.POSITIVE_INFINITY);
+    const budgetMs =
+      fallback === undefined ? Number.POSITIVE_INFINITY : (this.options.budgetMs ?? Number.POSITIVE_INFINITY);
     const started = Date.now();
     for (let attempt = 0; ; attempt += 1) {
       if (waiters.every((w) => w.done)) return this.fence(batch);
@@ -161,7 +165,10 @@ export class CoalescingAllocator implements Counter {
           if (await this.handOff(batch, waiters, pending, fallback, error)) return;
         } else {
           this.metrics.batchOutcome('retried');
-          this.options.log.warn({ error: String(error), batch: batch.id, attempt }, 'batch outcome unknown, retrying with the same id');
+          this.options.log.warn(
+            { error: String(error), batch: batch.id, attempt },
+            'batch outcome unknown, retrying with the same id',
+          );
         }
         await sleep(delay);
       }
@@ -183,7 +190,13 @@ export class CoalescingAllocator implements Counter {
   }
 
   /** Lets the fallback answer the batch; false if it could not (the batch then stays ours). */
-  private async handOff(batch: Batch, waiters: Waiter[], pending: Promise<Range>, fallback: Fallback, cause: unknown): Promise<boolean> {
+  private async handOff(
+    batch: Batch,
+    waiters: Waiter[],
+    pending: Promise<Range>,
+    fallback: Fallback,
+    cause: unknown,
+  ): Promise<boolean> {
     pending.catch(() => undefined);
     try {
       const first = await fallback.absorb(batch, pending);
@@ -193,8 +206,12 @@ export class CoalescingAllocator implements Counter {
       this.requeue(fallback);
       return true;
     } catch (error) {
-      this.options.log.error({ error: String(error), cause: String(cause), batch: batch.id }, 'fallback refused the batch');
-      for (const w of waiters) this.settle(w, undefined, new UnavailableError('database unavailable and journal unwritable', 2));
+      this.options.log.error(
+        { error: String(error), cause: String(cause), batch: batch.id },
+        'fallback refused the batch',
+      );
+      for (const w of waiters)
+        this.settle(w, undefined, new UnavailableError('database unavailable and journal unwritable', 2));
       return false;
     }
   }
@@ -219,10 +236,16 @@ export class CoalescingAllocator implements Counter {
         if (this.closed) {
           // Shutting down with the database unreachable: its requests were
           // all answered 503; if it committed after all, its values are lost.
-          this.options.log.error({ error: String(error), batch: batch.id, n: batch.n }, 'shutdown with an unsettled batch: outcome unknown');
+          this.options.log.error(
+            { error: String(error), batch: batch.id, n: batch.n },
+            'shutdown with an unsettled batch: outcome unknown',
+          );
           return;
         }
-        this.options.log.warn({ error: String(error), batch: batch.id, attempt }, 'fencing an abandoned batch failed, retrying');
+        this.options.log.warn(
+          { error: String(error), batch: batch.id, attempt },
+          'fencing an abandoned batch failed, retrying',
+        );
         await sleep(this.backoff(attempt));
       }
     }
@@ -250,7 +273,10 @@ export class CoalescingAllocator implements Counter {
     this.metrics.batchOutcome('orphaned');
     this.spares.push(range);
     this.spares.sort((a, b) => a.first - b.first);
-    this.options.log.warn({ first: range.first, last: range.last }, 'committed values outlived their requests; kept as spares');
+    this.options.log.warn(
+      { first: range.first, last: range.last },
+      'committed values outlived their requests; kept as spares',
+    );
   }
 
   private settle(waiter: Waiter, allocation: Allocation | undefined, error?: Error): void {

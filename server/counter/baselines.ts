@@ -13,7 +13,10 @@ export function naiveCounter(db: Queryable, deadlineMs: number): Counter {
     next: async () => {
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new UnavailableError('no counter value within the request deadline')), deadlineMs);
+        timer = setTimeout(
+          () => reject(new UnavailableError('no counter value within the request deadline')),
+          deadlineMs,
+        );
       });
       try {
         const value = await Promise.race([incrementOnce(db), expired]);

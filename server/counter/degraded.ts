@@ -108,7 +108,10 @@ export class DegradedCounter implements Counter, Fallback {
     await this.options.journal.add(batch.id, batch.n);
     // If the original statement commits after all, record it: replay would
     // find it through the ledger anyway, this only saves the round trip.
-    pending.then((range) => this.applied(batch.id, range), () => undefined);
+    pending.then(
+      (range) => this.applied(batch.id, range),
+      () => undefined,
+    );
     return base + 1;
   }
 
@@ -129,7 +132,10 @@ export class DegradedCounter implements Counter, Fallback {
   private enterDegraded(reason: string): void {
     if (this.modeNow === 'degraded') return;
     this.modeNow = 'degraded';
-    this.options.log.warn({ reason, lastCommitted: this.last }, 'entering degraded mode: answering from the local journal');
+    this.options.log.warn(
+      { reason, lastCommitted: this.last },
+      'entering degraded mode: answering from the local journal',
+    );
     this.options.onModeChange?.('degraded', this.last);
     this.scheduleProbe();
   }
@@ -145,7 +151,10 @@ export class DegradedCounter implements Counter, Fallback {
       .then(
         () => group.forEach((w, i) => w.resolve({ value: base + 1 + i, consistency: 'provisional' })),
         (error: unknown) => {
-          this.options.log.error({ error: String(error), journal: this.options.journal.path }, 'journal write failed: answering 503');
+          this.options.log.error(
+            { error: String(error), journal: this.options.journal.path },
+            'journal write failed: answering 503',
+          );
           // The record may have reached the disk anyway: make sure it can never be applied.
           this.toFence.push(id);
           for (const w of group) w.reject(new UnavailableError('database unavailable and journal unwritable', 2));
@@ -200,7 +209,9 @@ export class DegradedCounter implements Counter, Fallback {
         this.modeNow = 'exact';
         log.info({ lastCommitted: this.last }, 'database is back and the journal is applied: exact mode');
         this.options.onModeChange?.('exact', this.last);
-        void journal.retire().catch((error: unknown) => log.warn({ error: String(error) }, 'could not delete the applied journal'));
+        void journal
+          .retire()
+          .catch((error: unknown) => log.warn({ error: String(error) }, 'could not delete the applied journal'));
       }
     } catch (error) {
       log.debug({ error: String(error) }, 'database probe or replay failed; staying degraded');

@@ -44,7 +44,15 @@ export function buildCounter(deps: CounterDeps): BuiltCounter {
       break;
   }
   if (!config.degradedMode) {
-    return { counter: new CoalescingAllocator({ db, log, maxBatch: config.maxBatch, deadlineMs: config.requestDeadlineMs, metrics: metrics.counter }) };
+    return {
+      counter: new CoalescingAllocator({
+        db,
+        log,
+        maxBatch: config.maxBatch,
+        deadlineMs: config.requestDeadlineMs,
+        metrics: metrics.counter,
+      }),
+    };
   }
   const journal = new Journal({ dir: config.journalDir, workerId: config.workerId, onSync: metrics.journalFsync });
   const degraded = new DegradedCounter({

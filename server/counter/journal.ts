@@ -72,7 +72,8 @@ export function ownerAlive(fileName: string): boolean {
 
 /** The journal line that settles `id` (shared with the replay of orphaned files). */
 export function doneLine(id: string, range?: Range): string {
-  const record: DoneRecord = range === undefined ? { op: 'done', id } : { op: 'done', id, first: range.first, last: range.last };
+  const record: DoneRecord =
+    range === undefined ? { op: 'done', id } : { op: 'done', id, first: range.first, last: range.last };
   return `${JSON.stringify(record)}\n`;
 }
 
@@ -93,7 +94,8 @@ export function pendingEntries(text: string): { entries: JournalEntry[]; torn: n
       torn += 1;
       continue;
     }
-    if (record.op === 'add' && Number.isSafeInteger(record.n) && record.n > 0) pending.set(record.id, { id: record.id, n: record.n, at: record.at });
+    if (record.op === 'add' && Number.isSafeInteger(record.n) && record.n > 0)
+      pending.set(record.id, { id: record.id, n: record.n, at: record.at });
     else if (record.op === 'done') pending.delete(record.id);
     else torn += 1;
   }

@@ -65,7 +65,8 @@ export async function commitBatch(db: Queryable, batchId: string, n: number): Pr
     const row = await lookup(db, batchId);
     if (row === undefined) throw error;
     if (row.first === null || row.last === null) throw new BatchCancelledError(batchId);
-    if (row.last - row.first + 1 !== n) throw new Error(`batch ${batchId} committed ${row.last - row.first + 1} values, expected ${n}`);
+    if (row.last - row.first + 1 !== n)
+      throw new Error(`batch ${batchId} committed ${row.last - row.first + 1} values, expected ${n}`);
     return { first: row.first, last: row.last };
   }
 }
@@ -84,7 +85,11 @@ export async function fenceBatch(db: Queryable, batchId: string): Promise<FenceO
 
 /** The one-increment-per-statement baseline that the coalescing allocator is measured against. */
 export async function incrementOnce(db: Queryable): Promise<number> {
-  const rows = await db.query<{ value: number }>('UPDATE counter SET value = value + 1 WHERE id = 1 RETURNING value', [], 'naive_increment');
+  const rows = await db.query<{ value: number }>(
+    'UPDATE counter SET value = value + 1 WHERE id = 1 RETURNING value',
+    [],
+    'naive_increment',
+  );
   const value = rows[0]?.value;
   if (value === undefined) throw new Error('counter row is missing: were migrations run?');
   return value;
@@ -121,7 +126,10 @@ const COMMIT_MANY = `
  * are then committed one by one, each idempotently. Returns the range of
  * every id that is now committed (fenced ids are left out).
  */
-export async function commitBatches(db: Queryable, batches: readonly { id: string; n: number }[]): Promise<Map<string, Range>> {
+export async function commitBatches(
+  db: Queryable,
+  batches: readonly { id: string; n: number }[],
+): Promise<Map<string, Range>> {
   const ranges = new Map<string, Range>();
   if (batches.length === 0) return ranges;
   try {
@@ -131,7 +139,8 @@ export async function commitBatches(db: Queryable, batches: readonly { id: strin
       'batch_commit_many',
     );
     for (const row of rows) ranges.set(row.id, { first: row.first, last: row.last });
-    if (ranges.size !== batches.length) throw new Error(`replay committed ${ranges.size} of ${batches.length} batches: was the counter row missing?`);
+    if (ranges.size !== batches.length)
+      throw new Error(`replay committed ${ranges.size} of ${batches.length} batches: was the counter row missing?`);
     return ranges;
   } catch (error) {
     if (sqlState(error) !== UNIQUE_VIOLATION) throw error;

@@ -43,7 +43,9 @@ function fromBodyParser(error: unknown): HttpError | undefined {
 function classify(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof UnavailableError) {
-    return new HttpError(503, 'unavailable', 'the counter is temporarily unavailable, retry shortly', { 'Retry-After': String(error.retryAfterSeconds) });
+    return new HttpError(503, 'unavailable', 'the counter is temporarily unavailable, retry shortly', {
+      'Retry-After': String(error.retryAfterSeconds),
+    });
   }
   return fromBodyParser(error) ?? new HttpError(500, 'internal', 'internal server error');
 }
@@ -59,6 +61,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    res.status(httpError.status).set(httpError.headers).json({ error: { code: httpError.code, message: httpError.message } });
+    res
+      .status(httpError.status)
+      .set(httpError.headers)
+      .json({ error: { code: httpError.code, message: httpError.message } });
   };
 }

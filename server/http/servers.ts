@@ -35,7 +35,12 @@ export function createServer(handler: RequestListener, spec: ListenSpec, timeout
     spec.tls === undefined
       ? http.createServer(options, handler)
       : https.createServer(
-          { ...options, handshakeTimeout: timeouts.headersTimeoutMs, cert: readFileSync(spec.tls.certFile), key: readFileSync(spec.tls.keyFile) },
+          {
+            ...options,
+            handshakeTimeout: timeouts.headersTimeoutMs,
+            cert: readFileSync(spec.tls.certFile),
+            key: readFileSync(spec.tls.keyFile),
+          },
           handler,
         );
   // Node's header timeout starts with the first byte of a request; a client

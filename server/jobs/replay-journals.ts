@@ -42,15 +42,25 @@ async function replayFile(options: ReplayOptions, name: string, report: ReplayRe
   const { db, log, dir } = options;
   const file = path.join(dir, name);
   await db.session(async (s) => {
-    const [lock] = await s.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext('counter-journal:' || $1)) AS locked", [name]);
+    const [lock] = await s.query<{ locked: boolean }>(
+      "SELECT pg_try_advisory_lock(hashtext('counter-journal:' || $1)) AS locked",
+      [name],
+    );
     if (lock?.locked !== true) return;
     try {
       const { entries, torn } = pendingEntries(await fs.readFile(file, 'utf8'));
-      if (torn > 0) log.warn({ file, torn }, 'journal file had unreadable lines (a write cut short by a crash); they were never acknowledged');
+      if (torn > 0)
+        log.warn(
+          { file, torn },
+          'journal file had unreadable lines (a write cut short by a crash); they were never acknowledged',
+        );
       const stale = entries.find((e) => Date.now() - e.at > options.maxReplayAgeMs);
       if (stale !== undefined) {
         await fs.rename(file, `${file}.stale`);
-        log.error({ file, entry: stale.id }, 'journal file is older than the ledger retention: quarantined, see docs/runbooks.md');
+        log.error(
+          { file, entry: stale.id },
+          'journal file is older than the ledger retention: quarantined, see docs/runbooks.md',
+        );
         return;
       }
       const chunk = options.chunk ?? 500;

@@ -44,7 +44,8 @@ interface RunAs {
 function runAs(): RunAs {
   if (process.getuid?.() !== 0) return {};
   const lookup = () => spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-  if (lookup().status !== 0) spawnSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'], { stdio: 'ignore' });
+  if (lookup().status !== 0)
+    spawnSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'], { stdio: 'ignore' });
   const uid = Number(lookup().stdout.trim());
   const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
   if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('could not find or create the postgres user');
@@ -85,10 +86,26 @@ export class PgCluster {
     chownTree(dataDir, this.who);
     try {
       const { initdb } = await binaries();
-      const result = spawnSync(initdb, ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C', ...initdbArgs], {
-        ...this.who,
-        encoding: 'utf8',
-      });
+      const result = spawnSync(
+        initdb,
+        [
+          '-D',
+          dataDir,
+          '-U',
+          'postgres',
+          `--pwfile=${pwfile}`,
+          '-A',
+          'scram-sha-256',
+          '-E',
+          'UTF8',
+          '--locale=C',
+          ...initdbArgs,
+        ],
+        {
+          ...this.who,
+          encoding: 'utf8',
+        },
+      );
       if (result.status !== 0) throw new Error(`initdb failed: ${result.stderr || String(result.error)}`);
     } finally {
       await fs.rm(pwfile, { force: true });
@@ -99,8 +116,19 @@ export class PgCluster {
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.child !== undefined) return;
     const { postgres } = await binaries();
-    const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', fsync: 'on', ...this.options.settings };
-    const args = ['-D', this.options.dataDir, '-p', String(this.options.port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+    const settings = {
+      listen_addresses: '127.0.0.1',
+      unix_socket_directories: '',
+      fsync: 'on',
+      ...this.options.settings,
+    };
+    const args = [
+      '-D',
+      this.options.dataDir,
+      '-p',
+      String(this.options.port),
+      ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    ];
     const child = spawn(postgres, args, { ...this.who, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -150,7 +178,8 @@ export class PgCluster {
     }
     await this.exited;
     // Orphaned backends may take a moment to disappear.
-    for (let i = 0; i < 100 && spawnSync('pgrep', ['-g', String(pid)]).status === 0; i += 1) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && spawnSync('pgrep', ['-g', String(pid)]).status === 0; i += 1)
+      await new Promise((r) => setTimeout(r, 50));
   }
 
   private async signal(signal: NodeJS.Signals): Promise<void> {
@@ -168,7 +197,9 @@ export function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

@@ -5,7 +5,10 @@
 // watches for volumetric attacks.
 
 import { Construct } from 'constructs';
-import { ComputeSecurityPolicy, type ComputeSecurityPolicyRule } from '@cdktf/provider-google/lib/compute-security-policy/index.js';
+import {
+  ComputeSecurityPolicy,
+  type ComputeSecurityPolicyRule,
+} from '@cdktf/provider-google/lib/compute-security-policy/index.js';
 
 /** ModSecurity CRS 3.3 rule sets, at sensitivity 1 (fewest false positives). */
 export const WAF_RULE_SETS: readonly string[] = [

@@ -43,7 +43,10 @@ export class AvailabilitySlo extends Construct {
   constructor(scope: Construct, id: string, options: AvailabilitySloOptions) {
     super(scope, id);
     const n = options.names;
-    const service = new MonitoringCustomService(this, 'service', { serviceId: n.monitoringService, displayName: 'counter-api' });
+    const service = new MonitoringCustomService(this, 'service', {
+      serviceId: n.monitoringService,
+      displayName: 'counter-api',
+    });
     const filters = requestFilters(n.urlMap);
     this.slo = new MonitoringSlo(this, 'slo', {
       service: service.serviceId,
@@ -69,7 +72,10 @@ export class AvailabilitySlo extends Construct {
         severity: w.severity,
         conditions: [condition(w.longWindowSeconds), condition(w.shortWindowSeconds)],
         notificationChannels: [...options.notificationChannels],
-        documentation: { mimeType: 'text/markdown', content: 'Error budget burning. Runbook: docs/sla.md ("When the SLO alert fires").' },
+        documentation: {
+          mimeType: 'text/markdown',
+          content: 'Error budget burning. Runbook: docs/sla.md ("When the SLO alert fires").',
+        },
       });
     }
   }

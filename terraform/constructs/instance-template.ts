@@ -35,13 +35,15 @@ export class InstanceTemplate extends Construct {
       machineType: options.machineType,
       labels: { ...options.labels, image: options.image },
       tags: [...(options.tags ?? ['counter-api'])],
-      disk: [{
-        boot: true,
-        autoDelete: true,
-        sourceImage: imageSelfLink(options.imageProject, options.image),
-        diskType: 'pd-balanced',
-        diskSizeGb: options.diskSizeGb,
-      }],
+      disk: [
+        {
+          boot: true,
+          autoDelete: true,
+          sourceImage: imageSelfLink(options.imageProject, options.image),
+          diskType: 'pd-balanced',
+          diskSizeGb: options.diskSizeGb,
+        },
+      ],
       // No access_config block: the interface has a private address only.
       networkInterface: [{ subnetwork: options.subnetwork }],
       serviceAccount: { email: options.serviceAccountEmail, scopes: ['cloud-platform'] },

@@ -19,13 +19,18 @@ export class JournalAlert extends Construct {
       displayName: 'counter-api journal not drained at shutdown',
       combiner: 'OR',
       severity: 'CRITICAL',
-      conditions: [{
-        displayName: 'shutdown script reports unreplayed journal entries',
-        conditionMatchedLog: { filter: `resource.type="gce_instance" textPayload:"${JOURNAL_LOSS_LINE}"` },
-      }],
+      conditions: [
+        {
+          displayName: 'shutdown script reports unreplayed journal entries',
+          conditionMatchedLog: { filter: `resource.type="gce_instance" textPayload:"${JOURNAL_LOSS_LINE}"` },
+        },
+      ],
       alertStrategy: { notificationRateLimit: { period: '300s' }, autoClose: '1800s' },
       notificationChannels: [...options.notificationChannels],
-      documentation: { mimeType: 'text/markdown', content: 'Increments may be lost. Runbook: docs/infrastructure.md ("Journal not drained").' },
+      documentation: {
+        mimeType: 'text/markdown',
+        content: 'Increments may be lost. Runbook: docs/infrastructure.md ("Journal not drained").',
+      },
     });
   }
 }

@@ -41,13 +41,21 @@ export class LoadBalancer extends Construct {
     super(scope, id);
     const n = options.names;
     const scheme = 'EXTERNAL_MANAGED';
-    this.address = new ComputeGlobalAddress(this, 'address', { name: n.address, ipVersion: 'IPV4', addressType: 'EXTERNAL' });
+    this.address = new ComputeGlobalAddress(this, 'address', {
+      name: n.address,
+      ipVersion: 'IPV4',
+      addressType: 'EXTERNAL',
+    });
     const certificate = new ComputeManagedSslCertificate(this, 'certificate', {
       name: n.certificate,
       managed: { domains: [options.domain] },
       lifecycle: { createBeforeDestroy: true },
     });
-    const sslPolicy = new ComputeSslPolicy(this, 'tls', { name: n.sslPolicy, profile: options.edge.sslProfile, minTlsVersion: 'TLS_1_2' });
+    const sslPolicy = new ComputeSslPolicy(this, 'tls', {
+      name: n.sslPolicy,
+      profile: options.edge.sslProfile,
+      minTlsVersion: 'TLS_1_2',
+    });
     const readiness = new ComputeHealthCheck(this, 'readiness', {
       name: n.backendCheck,
       checkIntervalSec: 5,
@@ -68,7 +76,12 @@ export class LoadBalancer extends Construct {
       securityPolicy: options.securityPolicy,
       logConfig: { enable: true, sampleRate: options.edge.requestLogSampleRate },
       // Eject a VM that keeps answering 5xx before the health check notices.
-      outlierDetection: { consecutiveErrors: 5, interval: { seconds: 10 }, baseEjectionTime: { seconds: 30 }, maxEjectionPercent: 50 },
+      outlierDetection: {
+        consecutiveErrors: 5,
+        interval: { seconds: 10 },
+        baseEjectionTime: { seconds: 30 },
+        maxEjectionPercent: 50,
+      },
       backend: options.instanceGroups.map((group) => ({
         group,
         balancingMode: 'RATE',
@@ -84,7 +97,12 @@ export class LoadBalancer extends Construct {
       sslPolicy: sslPolicy.id,
     });
     new ComputeGlobalForwardingRule(this, 'https-rule', {
-      name: n.httpsRule, loadBalancingScheme: scheme, ipAddress: this.address.id, ipProtocol: 'TCP', portRange: '443', target: httpsProxy.id,
+      name: n.httpsRule,
+      loadBalancingScheme: scheme,
+      ipAddress: this.address.id,
+      ipProtocol: 'TCP',
+      portRange: '443',
+      target: httpsProxy.id,
     });
     const redirect = new ComputeUrlMap(this, 'http-redirect', {
       name: n.redirectMap,
@@ -92,7 +110,12 @@ export class LoadBalancer extends Construct {
     });
     const httpProxy = new ComputeTargetHttpProxy(this, 'http-proxy', { name: n.httpProxy, urlMap: redirect.id });
     new ComputeGlobalForwardingRule(this, 'http-rule', {
-      name: n.httpRule, loadBalancingScheme: scheme, ipAddress: this.address.id, ipProtocol: 'TCP', portRange: '80', target: httpProxy.id,
+      name: n.httpRule,
+      loadBalancingScheme: scheme,
+      ipAddress: this.address.id,
+      ipProtocol: 'TCP',
+      portRange: '80',
+      target: httpProxy.id,
     });
   }
 }

@@ -39,14 +39,21 @@ export class Network extends Construct {
       routingMode: 'GLOBAL',
       dependsOn: options.dependsOn,
     });
-    this.subnets = options.regions.map((r) => new ComputeSubnetwork(this, `subnet-${r.region}`, {
-      name: n.subnet(r.region),
-      region: r.region,
-      network: this.network.id,
-      ipCidrRange: r.subnetCidr,
-      privateIpGoogleAccess: true,
-      logConfig: { aggregationInterval: 'INTERVAL_5_SEC', flowSampling: options.flowSampling ?? 0.1, metadata: 'INCLUDE_ALL_METADATA' },
-    }));
+    this.subnets = options.regions.map(
+      (r) =>
+        new ComputeSubnetwork(this, `subnet-${r.region}`, {
+          name: n.subnet(r.region),
+          region: r.region,
+          network: this.network.id,
+          ipCidrRange: r.subnetCidr,
+          privateIpGoogleAccess: true,
+          logConfig: {
+            aggregationInterval: 'INTERVAL_5_SEC',
+            flowSampling: options.flowSampling ?? 0.1,
+            metadata: 'INCLUDE_ALL_METADATA',
+          },
+        }),
+    );
     new ComputeFirewall(this, 'deny-all-ingress', {
       name: n.firewall('deny-all-ingress'),
       network: this.network.id,

@@ -8,7 +8,8 @@ import { Construct } from 'constructs';
 import { ComputeHealthCheck } from '@cdktf/provider-google/lib/compute-health-check/index.js';
 import { ComputeRegionAutoscaler } from '@cdktf/provider-google/lib/compute-region-autoscaler/index.js';
 import {
-  ComputeRegionInstanceGroupManager, type ComputeRegionInstanceGroupManagerVersion,
+  ComputeRegionInstanceGroupManager,
+  type ComputeRegionInstanceGroupManagerVersion,
 } from '@cdktf/provider-google/lib/compute-region-instance-group-manager/index.js';
 import type { RegionConfig, Release } from '../config-schema.js';
 import { APP_PORT, APP_PORT_NAME, type Names } from '../naming.js';
@@ -41,10 +42,17 @@ export class RegionalFleet extends Construct {
     const region = options.region.region;
     const { release } = options;
     const template = (track: 'stable' | 'canary', image: string) =>
-      new InstanceTemplate(this, track, { ...options.template, namePrefix: n.template(region, track), image }).template.selfLinkUnique;
-    const versions: ComputeRegionInstanceGroupManagerVersion[] = [{ name: 'stable', instanceTemplate: template('stable', release.image) }];
+      new InstanceTemplate(this, track, { ...options.template, namePrefix: n.template(region, track), image }).template
+        .selfLinkUnique;
+    const versions: ComputeRegionInstanceGroupManagerVersion[] = [
+      { name: 'stable', instanceTemplate: template('stable', release.image) },
+    ];
     if (release.canary) {
-      versions.push({ name: 'canary', instanceTemplate: template('canary', release.canary.image), targetSize: canaryTarget(release.canary.size) });
+      versions.push({
+        name: 'canary',
+        instanceTemplate: template('canary', release.canary.image),
+        targetSize: canaryTarget(release.canary.size),
+      });
     }
     // Liveness only: /healthz stays 200 in degraded mode, so a Cloud SQL outage never triggers mass repairs.
     this.autohealCheck = new ComputeHealthCheck(this, 'autoheal', {

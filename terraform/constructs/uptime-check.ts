@@ -37,18 +37,30 @@ export class UptimeCheck extends Construct {
       displayName: `counter-api uptime check failing (${options.domain})`,
       combiner: 'OR',
       severity: 'CRITICAL',
-      conditions: [{
-        displayName: 'more than one checker region fails',
-        conditionThreshold: {
-          filter: `metric.type="monitoring.googleapis.com/uptime_check/check_passed" resource.type="uptime_url" metric.label.check_id="${this.check.uptimeCheckId}"`,
-          comparison: 'COMPARISON_GT',
-          thresholdValue: 1,
-          duration: '60s',
-          aggregations: [{ alignmentPeriod: '1200s', perSeriesAligner: 'ALIGN_NEXT_OLDER', crossSeriesReducer: 'REDUCE_COUNT_FALSE', groupByFields: ['resource.label.*'] }],
+      conditions: [
+        {
+          displayName: 'more than one checker region fails',
+          conditionThreshold: {
+            filter: `metric.type="monitoring.googleapis.com/uptime_check/check_passed" resource.type="uptime_url" metric.label.check_id="${this.check.uptimeCheckId}"`,
+            comparison: 'COMPARISON_GT',
+            thresholdValue: 1,
+            duration: '60s',
+            aggregations: [
+              {
+                alignmentPeriod: '1200s',
+                perSeriesAligner: 'ALIGN_NEXT_OLDER',
+                crossSeriesReducer: 'REDUCE_COUNT_FALSE',
+                groupByFields: ['resource.label.*'],
+              },
+            ],
+          },
         },
-      }],
+      ],
       notificationChannels: [...options.notificationChannels],
-      documentation: { mimeType: 'text/markdown', content: 'External check of /healthz failing. Runbook: docs/sla.md.' },
+      documentation: {
+        mimeType: 'text/markdown',
+        content: 'External check of /healthz failing. Runbook: docs/sla.md.',
+      },
     });
   }
 }

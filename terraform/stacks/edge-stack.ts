@@ -17,11 +17,17 @@ export class EdgeStack extends LayerStack {
   constructor(scope: Construct, config: InfraConfig) {
     super(scope, 'edge', config);
     const n = this.names;
-    const groups = config.regions.map((r) => new DataGoogleComputeRegionInstanceGroupManager(this, `group-${r.region}`, {
-      name: n.group(r.region),
-      region: r.region,
-    }));
-    const armor = new ArmorPolicy(this, 'armor', { name: n.securityPolicy, requestsPerIpPerMinute: config.edge.rateLimitPerIpPerMinute });
+    const groups = config.regions.map(
+      (r) =>
+        new DataGoogleComputeRegionInstanceGroupManager(this, `group-${r.region}`, {
+          name: n.group(r.region),
+          region: r.region,
+        }),
+    );
+    const armor = new ArmorPolicy(this, 'armor', {
+      name: n.securityPolicy,
+      requestsPerIpPerMinute: config.edge.rateLimitPerIpPerMinute,
+    });
     this.loadBalancer = new LoadBalancer(this, 'lb', {
       names: n,
       domain: config.domain,

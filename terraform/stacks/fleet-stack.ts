@@ -36,7 +36,10 @@ export class FleetStack extends LayerStack {
       passwordSecretId: n.dbPasswordSecretId,
     });
     this.fleets = config.regions.map((region) => {
-      const subnet = new DataGoogleComputeSubnetwork(this, `subnet-${region.region}`, { name: n.subnet(region.region), region: region.region });
+      const subnet = new DataGoogleComputeSubnetwork(this, `subnet-${region.region}`, {
+        name: n.subnet(region.region),
+        region: region.region,
+      });
       return new RegionalFleet(this, `fleet-${region.region}`, {
         names: n,
         region,

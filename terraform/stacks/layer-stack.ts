@@ -19,7 +19,11 @@ export class LayerStack extends TerraformStack {
   readonly names: Names;
   readonly labels: Readonly<Record<string, string>>;
 
-  constructor(scope: Construct, readonly layer: Layer, readonly config: InfraConfig) {
+  constructor(
+    scope: Construct,
+    readonly layer: Layer,
+    readonly config: InfraConfig,
+  ) {
     super(scope, stackName(layer, config.env));
     this.names = names(config);
     this.labels = { ...config.labels, layer };

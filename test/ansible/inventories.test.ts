@@ -12,8 +12,16 @@ interface InventoryList {
 }
 
 test('local inventory: one host in counter_api, reached by the chroot connection at $IMAGE_ROOTFS, baked without an init system', async (t) => {
-  const env = { ...process.env, ANSIBLE_CONFIG: path.join(ansibleDir, 'ansible.cfg'), IMAGE_ROOTFS: '/var/tmp/some-tree' };
-  const result = await runOk('ansible-inventory', ['-i', 'inventories/local', '--list', '--export'], { cwd: ansibleDir, env, timeoutMs: 60_000 });
+  const env = {
+    ...process.env,
+    ANSIBLE_CONFIG: path.join(ansibleDir, 'ansible.cfg'),
+    IMAGE_ROOTFS: '/var/tmp/some-tree',
+  };
+  const result = await runOk('ansible-inventory', ['-i', 'inventories/local', '--list', '--export'], {
+    cwd: ansibleDir,
+    env,
+    timeoutMs: 60_000,
+  });
   const inventory = JSON.parse(result.stdout) as InventoryList;
   t.deepEqual(inventory.counter_api?.hosts, ['rootfs'], describe(result));
   const vars = await readYaml(path.join(ansibleDir, 'inventories', 'local', 'group_vars', 'all.yml'));
@@ -44,16 +52,23 @@ test('gcp inventory: running instances of the fleet, by name, grouped by image a
   t.true(config.filters.includes('labels.app = counter-api'));
   t.deepEqual(config.hostnames, ['name']);
   t.true(config.retrieve_image_info);
-  t.deepEqual(config.keyed_groups.map((g) => g.prefix), ['image', 'template', 'zone']);
+  t.deepEqual(
+    config.keyed_groups.map((g) => g.prefix),
+    ['image', 'template', 'zone'],
+  );
   t.is(config.keyed_groups[0]?.key, 'image');
   t.truthy(config.groups.counter_api);
   t.is(config.compose.ansible_host, 'name');
   const docs = await runOk('ansible-doc', ['-t', 'inventory', 'google.cloud.gcp_compute'], { timeoutMs: 60_000 });
-  for (const option of Object.keys(config)) t.regex(docs.stdout, new RegExp(`^[-=] ${option}$`, 'm'), `${option} is an option of the installed plugin`);
+  for (const option of Object.keys(config))
+    t.regex(docs.stdout, new RegExp(`^[-=] ${option}$`, 'm'), `${option} is an option of the installed plugin`);
 });
 
 test('gcp inventory: SSH goes through an IAP tunnel with OS Login and checked host keys', async (t) => {
-  const vars = (await readYaml(path.join(ansibleDir, 'inventories', 'gcp', 'group_vars', 'all.yml'))) as Record<string, unknown>;
+  const vars = (await readYaml(path.join(ansibleDir, 'inventories', 'gcp', 'group_vars', 'all.yml'))) as Record<
+    string,
+    unknown
+  >;
   const ssh = String(vars.ansible_ssh_common_args);
   t.regex(ssh, /ProxyCommand="gcloud compute start-iap-tunnel %h 22 --listen-on-stdin/);
   t.regex(ssh, /--zone=\{\{ gce_zone \}\}/);

@@ -6,17 +6,36 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ansibleDir, describe, run } from '../helpers/image-exec.js';
 
-const env = { ...process.env, ANSIBLE_CONFIG: path.join(ansibleDir, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1', NO_COLOR: '1' };
+const env = {
+  ...process.env,
+  ANSIBLE_CONFIG: path.join(ansibleDir, 'ansible.cfg'),
+  ANSIBLE_NOCOLOR: '1',
+  NO_COLOR: '1',
+};
 
 test('ansible-lint passes with the production profile', async (t) => {
   const config = await fs.readFile(path.join(ansibleDir, '.ansible-lint'), 'utf8');
   t.regex(config, /^profile: production$/m);
-  const result = await run('ansible-lint', ['--profile', 'production', '--nocolor'], { cwd: ansibleDir, env, timeoutMs: 5 * 60_000 });
+  const result = await run('ansible-lint', ['--profile', 'production', '--nocolor'], {
+    cwd: ansibleDir,
+    env,
+    timeoutMs: 5 * 60_000,
+  });
   t.is(result.code, 0, describe(result, 80));
   t.regex(result.stderr + result.stdout, /Passed with production profile: 0 failure\(s\), 0 warning\(s\)/);
 });
 
-const playbooks = ['bake.yml', 'audit.yml', 'audit-packages.yml', 'audit-image.yml', 'audit-service.yml', 'audit-hardening.yml', 'audit-report.yml', 'smoke.yml', 'seal.yml'];
+const playbooks = [
+  'bake.yml',
+  'audit.yml',
+  'audit-packages.yml',
+  'audit-image.yml',
+  'audit-service.yml',
+  'audit-hardening.yml',
+  'audit-report.yml',
+  'smoke.yml',
+  'seal.yml',
+];
 
 test('every playbook in ansible/ is covered by the syntax check', async (t) => {
   const found = (await fs.readdir(ansibleDir)).filter((name) => name.endsWith('.yml') && name !== 'requirements.yml');
@@ -26,7 +45,11 @@ test('every playbook in ansible/ is covered by the syntax check', async (t) => {
 for (const playbook of playbooks) {
   test(`ansible-playbook --syntax-check ${playbook}`, async (t) => {
     for (const inventory of ['inventories/local']) {
-      const result = await run('ansible-playbook', ['-i', inventory, '--syntax-check', playbook], { cwd: ansibleDir, env, timeoutMs: 120_000 });
+      const result = await run('ansible-playbook', ['-i', inventory, '--syntax-check', playbook], {
+        cwd: ansibleDir,
+        env,
+        timeoutMs: 120_000,
+      });
       t.is(result.code, 0, describe(result));
     }
   });

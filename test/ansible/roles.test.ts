@@ -19,21 +19,50 @@ interface ImportTask {
 }
 
 interface ArgumentSpecs {
-  readonly argument_specs: { readonly main: { readonly options: Readonly<Record<string, { readonly type?: string; readonly description?: unknown }>> } };
+  readonly argument_specs: {
+    readonly main: {
+      readonly options: Readonly<Record<string, { readonly type?: string; readonly description?: unknown }>>;
+    };
+  };
 }
 
 type Task = Readonly<Record<string, unknown>>;
 
 const KEYWORDS = new Set([
-  'name', 'when', 'tags', 'register', 'loop', 'loop_control', 'vars', 'notify', 'listen', 'changed_when', 'failed_when', 'become', 'become_user',
-  'delegate_to', 'run_once', 'block', 'rescue', 'always', 'until', 'retries', 'delay', 'no_log', 'environment', 'check_mode', 'args',
+  'name',
+  'when',
+  'tags',
+  'register',
+  'loop',
+  'loop_control',
+  'vars',
+  'notify',
+  'listen',
+  'changed_when',
+  'failed_when',
+  'become',
+  'become_user',
+  'delegate_to',
+  'run_once',
+  'block',
+  'rescue',
+  'always',
+  'until',
+  'retries',
+  'delay',
+  'no_log',
+  'environment',
+  'check_mode',
+  'args',
 ]);
 
 /** The module (action) names used by a list of tasks, blocks included. */
 function modulesOf(tasks: readonly Task[]): string[] {
   return tasks.flatMap((task) => [
     ...Object.keys(task).filter((key) => !KEYWORDS.has(key)),
-    ...(['block', 'rescue', 'always'] as const).flatMap((key) => (Array.isArray(task[key]) ? modulesOf(task[key] as Task[]) : [])),
+    ...(['block', 'rescue', 'always'] as const).flatMap((key) =>
+      Array.isArray(task[key]) ? modulesOf(task[key] as Task[]) : [],
+    ),
   ]);
 }
 
@@ -64,13 +93,22 @@ for (const role of roles) {
     const defaults = (await readYaml(path.join(dir, 'defaults', 'main.yml'))) as Record<string, unknown>;
     const specs = (await readYaml(path.join(dir, 'meta', 'argument_specs.yml'))) as ArgumentSpecs;
     const options = specs.argument_specs.main.options;
-    t.deepEqual(Object.keys(defaults).filter((name) => !name.startsWith(`${role}_`)), []);
-    t.deepEqual(Object.keys(options).sort(), Object.keys(defaults).sort(), 'the argument spec lists exactly the defaults');
+    t.deepEqual(
+      Object.keys(defaults).filter((name) => !name.startsWith(`${role}_`)),
+      [],
+    );
+    t.deepEqual(
+      Object.keys(options).sort(),
+      Object.keys(defaults).sort(),
+      'the argument spec lists exactly the defaults',
+    );
     for (const [name, option] of Object.entries(options)) {
       t.truthy(option.type, `${name} has a type`);
       t.true(typeof option.description === 'string' && option.description.length > 5, `${name} has a description`);
     }
-    const commented = (await fs.readFile(path.join(dir, 'defaults', 'main.yml'), 'utf8')).split('\n').filter((line) => line.startsWith('#')).length;
+    const commented = (await fs.readFile(path.join(dir, 'defaults', 'main.yml'), 'utf8'))
+      .split('\n')
+      .filter((line) => line.startsWith('#')).length;
     t.true(commented >= 3, 'defaults/main.yml is commented');
   });
 
@@ -82,9 +120,17 @@ for (const role of roles) {
     }
     for (const file of await fs.readdir(path.join(dir, 'tasks'))) {
       const tasks = (await readYaml(path.join(dir, 'tasks', file))) as Task[];
-      t.deepEqual(modulesOf(tasks).filter((module) => !module.includes('.')), [], `${file} uses fully qualified module names`);
+      t.deepEqual(
+        modulesOf(tasks).filter((module) => !module.includes('.')),
+        [],
+        `${file} uses fully qualified module names`,
+      );
     }
     const handlers = path.join(dir, 'handlers', 'main.yml');
-    if (existsSync(handlers)) t.deepEqual(modulesOf((await readYaml(handlers)) as Task[]).filter((m) => !m.includes('.')), []);
+    if (existsSync(handlers))
+      t.deepEqual(
+        modulesOf((await readYaml(handlers)) as Task[]).filter((m) => !m.includes('.')),
+        [],
+      );
   });
 }

@@ -13,13 +13,24 @@ async function render(role: string, template: string, vars: Record<string, unkno
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'counter-api-template-'));
   const dest = path.join(dir, path.basename(template, '.j2'));
   const args = [
-    'localhost', '-i', 'localhost,', '-c', 'local',
-    '-m', 'ansible.builtin.template',
-    '-a', `src=${path.join(ansibleDir, 'roles', role, 'templates', template)} dest=${dest} mode=0755`,
-    '-e', `@${path.join(ansibleDir, 'roles', role, 'defaults', 'main.yml')}`,
-    '-e', JSON.stringify(vars),
+    'localhost',
+    '-i',
+    'localhost,',
+    '-c',
+    'local',
+    '-m',
+    'ansible.builtin.template',
+    '-a',
+    `src=${path.join(ansibleDir, 'roles', role, 'templates', template)} dest=${dest} mode=0755`,
+    '-e',
+    `@${path.join(ansibleDir, 'roles', role, 'defaults', 'main.yml')}`,
+    '-e',
+    JSON.stringify(vars),
   ];
-  const result = await run('ansible', args, { env: { ...process.env, ANSIBLE_CONFIG: path.join(ansibleDir, 'ansible.cfg') }, timeoutMs: 60_000 });
+  const result = await run('ansible', args, {
+    env: { ...process.env, ANSIBLE_CONFIG: path.join(ansibleDir, 'ansible.cfg') },
+    timeoutMs: 60_000,
+  });
   if (result.code !== 0) throw new Error(describe(result));
   return dest;
 }
@@ -27,11 +38,30 @@ async function render(role: string, template: string, vars: Record<string, unkno
 interface OpsAgentConfig {
   readonly logging: {
     readonly receivers: Readonly<Record<string, { readonly type: string }>>;
-    readonly processors: Readonly<Record<string, { readonly type: string; readonly field?: string; readonly match_any?: readonly string[] }>>;
-    readonly service: { readonly pipelines: Readonly<Record<string, { readonly receivers: readonly string[]; readonly processors?: readonly string[] }>> };
+    readonly processors: Readonly<
+      Record<string, { readonly type: string; readonly field?: string; readonly match_any?: readonly string[] }>
+    >;
+    readonly service: {
+      readonly pipelines: Readonly<
+        Record<string, { readonly receivers: readonly string[]; readonly processors?: readonly string[] }>
+      >;
+    };
   };
   readonly metrics: {
-    readonly receivers: Readonly<Record<string, { readonly type: string; readonly config: { readonly scrape_configs: readonly { readonly metrics_path: string; readonly static_configs: readonly { readonly targets: readonly string[] }[] }[] } }>>;
+    readonly receivers: Readonly<
+      Record<
+        string,
+        {
+          readonly type: string;
+          readonly config: {
+            readonly scrape_configs: readonly {
+              readonly metrics_path: string;
+              readonly static_configs: readonly { readonly targets: readonly string[] }[];
+            }[];
+          };
+        }
+      >
+    >;
     readonly service: { readonly pipelines: Readonly<Record<string, { readonly receivers: readonly string[] }>> };
   };
 }
@@ -43,7 +73,8 @@ test('ops_agent: the config ships only counter-api journal entries, parsed as JS
   const logging = config.logging;
   for (const pipeline of Object.values(logging.service.pipelines)) {
     for (const receiver of pipeline.receivers) t.truthy(logging.receivers[receiver], `receiver ${receiver} is defined`);
-    for (const processor of pipeline.processors ?? []) t.truthy(logging.processors[processor], `processor ${processor} is defined`);
+    for (const processor of pipeline.processors ?? [])
+      t.truthy(logging.processors[processor], `processor ${processor} is defined`);
   }
   t.is(logging.receivers.counter_api_journal?.type, 'systemd_journald');
   t.deepEqual(logging.processors.counter_api_only?.match_any, ['jsonPayload._SYSTEMD_UNIT != "counter-api.service"']);
@@ -61,8 +92,13 @@ async function ensureBuilt(): Promise<void> {
   }
 }
 
-async function drainHelper(t: { teardown: (fn: () => Promise<void>) => void }, appDir: string): Promise<{ helper: string; journal: string }> {
-  const helper = await render('service', 'usr/local/libexec/counter-api-wait-journal-drained.j2', { service_app_dir: appDir });
+async function drainHelper(
+  t: { teardown: (fn: () => Promise<void>) => void },
+  appDir: string,
+): Promise<{ helper: string; journal: string }> {
+  const helper = await render('service', 'usr/local/libexec/counter-api-wait-journal-drained.j2', {
+    service_app_dir: appDir,
+  });
   const journal = await fs.mkdtemp(path.join(os.tmpdir(), 'counter-api-drain-test-'));
   t.teardown(async () => {
     await fs.rm(path.dirname(helper), { recursive: true, force: true });
@@ -90,7 +126,10 @@ test('drain helper: returns at once when the journal has nothing pending (empty,
 test('drain helper: waits up to its timeout while increments are pending, then lets the stop proceed', async (t) => {
   await ensureBuilt();
   const { helper, journal } = await drainHelper(t, repoDir);
-  await fs.writeFile(path.join(journal, 'journal-w1-p123-s456.jsonl'), `${add('a', 2)}\n${done('a', 1, 2)}\n${add('b', 3)}\n`);
+  await fs.writeFile(
+    path.join(journal, 'journal-w1-p123-s456.jsonl'),
+    `${add('a', 2)}\n${done('a', 1, 2)}\n${add('b', 3)}\n`,
+  );
   const result = await run(helper, [journal, '2'], { timeoutMs: 20_000 });
   t.is(result.code, 0, 'never fails the stop');
   t.regex(result.stderr, /still holds 3 increments after 2\.\ds; stopping anyway/);

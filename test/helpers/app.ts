@@ -26,13 +26,30 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}, counter?: (db: Db, config: Config) => Counter): Promise<TestApp> {
+export async function startTestApp(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  counter?: (db: Db, config: Config) => Counter,
+): Promise<TestApp> {
   const config = loadConfig({ DATABASE_URL: databaseUrl, ...env });
   const metrics = createMetrics(0);
   const db = createDb({ config: config.db, log: silentLog, observe: metrics.observeQuery });
   await migrate(db, silentLog);
-  const theCounter = counter?.(db, config) ?? new CoalescingAllocator({ db, log: silentLog, maxBatch: config.maxBatch, deadlineMs: config.requestDeadlineMs, metrics: metrics.counter });
-  const app = createApp({ counter: theCounter, log: silentLog, metrics, readiness: () => ({ ready: true, status: 'ready' }) });
+  const theCounter =
+    counter?.(db, config) ??
+    new CoalescingAllocator({
+      db,
+      log: silentLog,
+      maxBatch: config.maxBatch,
+      deadlineMs: config.requestDeadlineMs,
+      metrics: metrics.counter,
+    });
+  const app = createApp({
+    counter: theCounter,
+    log: silentLog,
+    metrics,
+    readiness: () => ({ ready: true, status: 'ready' }),
+  });
   const spec = { port: 0, host: '127.0.0.1' };
   const server = createServer(app, spec, config);
   const port = await listen(server, spec);
@@ -51,9 +68,16 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
 }
 
 /** A fresh, migrated database on `pg`, and a gateway to it. */
-export async function migratedDatabase(pg: { freshDatabase(): Promise<string> }, applicationName = 'counter-api-test'): Promise<{ db: Db; url: string }> {
+export async function migratedDatabase(
+  pg: { freshDatabase(): Promise<string> },
+  applicationName = 'counter-api-test',
+): Promise<{ db: Db; url: string }> {
   const url = await pg.freshDatabase();
-  const db = createDb({ config: loadConfig({ DATABASE_URL: url, DB_QUERY_TIMEOUT_MS: '2000' }).db, log: silentLog, applicationName });
+  const db = createDb({
+    config: loadConfig({ DATABASE_URL: url, DB_QUERY_TIMEOUT_MS: '2000' }).db,
+    log: silentLog,
+    applicationName,
+  });
   await migrate(db, silentLog);
   return { db, url };
 }

@@ -34,7 +34,11 @@ export async function playbook(file: string, options: PlaybookOptions): Promise<
   const args = ['-i', 'inventories/local', file];
   const vars: Record<string, unknown> = { ...options.extraVars };
   if (options.booted !== undefined) {
-    Object.assign(vars, { ansible_chroot_exe: path.join(scriptsDir, 'image-nsenter.sh'), bake_in_chroot: false, audit_live: true });
+    Object.assign(vars, {
+      ansible_chroot_exe: path.join(scriptsDir, 'image-nsenter.sh'),
+      bake_in_chroot: false,
+      audit_live: true,
+    });
   }
   if (Object.keys(vars).length > 0) args.push('--extra-vars', JSON.stringify(vars));
   if (options.tags !== undefined) args.push('--tags', options.tags.join(','));
@@ -47,12 +51,19 @@ export async function playbook(file: string, options: PlaybookOptions): Promise<
     ...(options.booted === undefined ? {} : { IMAGE_NSENTER_PID: String(options.booted) }),
     ...(options.reportDir === undefined ? {} : { AUDIT_REPORT_DIR: options.reportDir }),
   };
-  const result = await run('ansible-playbook', args, { cwd: ansibleDir, env, timeoutMs: options.timeoutMs ?? 8 * 60_000 });
+  const result = await run('ansible-playbook', args, {
+    cwd: ansibleDir,
+    env,
+    timeoutMs: options.timeoutMs ?? 8 * 60_000,
+  });
   const logFile = path.join(cacheDir, 'logs', `${options.label}.log`);
   await fs.mkdir(path.dirname(logFile), { recursive: true });
   await fs.writeFile(logFile, `$ ${result.command}\n\n${result.stdout}\n${result.stderr}`);
   const line = /^rootfs\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/m.exec(result.stdout);
-  const recap = line === null ? undefined : { ok: Number(line[1]), changed: Number(line[2]), unreachable: Number(line[3]), failed: Number(line[4]) };
+  const recap =
+    line === null
+      ? undefined
+      : { ok: Number(line[1]), changed: Number(line[2]), unreachable: Number(line[3]), failed: Number(line[4]) };
   return { ...result, recap, logFile };
 }
 

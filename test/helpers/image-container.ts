@@ -30,7 +30,8 @@ export class BootedImage {
     const nspawn = spawn(
       'systemd-nspawn',
       [
-        '--directory', root,
+        '--directory',
+        root,
         '--boot',
         '--register=no', // no systemd-machined on the build host
         '--keep-unit',
@@ -43,7 +44,9 @@ export class BootedImage {
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const exited = new Promise<never>((_, reject) => nspawn.once('exit', (code) => reject(new Error(`systemd-nspawn exited (${code}) during boot`))));
+    const exited = new Promise<never>((_, reject) =>
+      nspawn.once('exit', (code) => reject(new Error(`systemd-nspawn exited (${code}) during boot`))),
+    );
     exited.catch(() => undefined);
     const rootId = await fileId(root);
     const leader = await Promise.race([
@@ -74,10 +77,27 @@ export class BootedImage {
 
   /** Runs a command inside the container (all its namespaces and its root). */
   exec(args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
-    return run('nsenter', ['--target', String(this.leader), '--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--root', '--wd', '--', ...args], {
-      timeoutMs,
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '' },
-    });
+    return run(
+      'nsenter',
+      [
+        '--target',
+        String(this.leader),
+        '--mount',
+        '--uts',
+        '--ipc',
+        '--net',
+        '--pid',
+        '--cgroup',
+        '--root',
+        '--wd',
+        '--',
+        ...args,
+      ],
+      {
+        timeoutMs,
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '' },
+      },
+    );
   }
 
   /** Runs a host program inside the container's network namespace only. */
@@ -110,4 +130,3 @@ async function fileId(file: string): Promise<string> {
   const stat = await fs.stat(file);
   return `${stat.dev}:${stat.ino}`;
 }
-

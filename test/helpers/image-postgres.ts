@@ -47,9 +47,26 @@ export class NetnsPostgres {
     await fs.mkdir(data, { mode: 0o700 });
     await fs.writeFile(path.join(dir, 'pwfile'), `${password}\n`, { mode: 0o644 });
     await runOk('chown', [`${USER}:${GROUP}`, data], { timeoutMs: 5_000 });
-    await runOk('setpriv', [...DROP, bin.initdb, '-D', data, '-U', 'postgres', `--pwfile=${path.join(dir, 'pwfile')}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C'], {
-      timeoutMs: 60_000,
-    });
+    await runOk(
+      'setpriv',
+      [
+        ...DROP,
+        bin.initdb,
+        '-D',
+        data,
+        '-U',
+        'postgres',
+        `--pwfile=${path.join(dir, 'pwfile')}`,
+        '-A',
+        'scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C',
+      ],
+      {
+        timeoutMs: 60_000,
+      },
+    );
     return new NetnsPostgres(dir, bin.postgres, password);
   }
 
@@ -58,7 +75,21 @@ export class NetnsPostgres {
     const data = path.join(this.dir, 'data');
     const server = spawn(
       'nsenter',
-      [`--net=/proc/${netnsOf}/ns/net`, '--', 'setpriv', ...DROP, this.postgresBin, '-D', data, '-p', String(PORT), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      [
+        `--net=/proc/${netnsOf}/ns/net`,
+        '--',
+        'setpriv',
+        ...DROP,
+        this.postgresBin,
+        '-D',
+        data,
+        '-p',
+        String(PORT),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     this.server = server;

@@ -17,7 +17,10 @@ export class Rootfs {
     const parent = await fs.mkdtemp('/var/tmp/counter-api-image-');
     const dir = path.join(parent, 'root');
     const result = await runOk('bash', [path.join(scriptsDir, 'image-rootfs.sh'), dir], { timeoutMs: 8 * 60_000 });
-    const log = result.stderr.split('\n').filter((line) => line.startsWith('image-rootfs:')).join('\n');
+    const log = result.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('image-rootfs:'))
+      .join('\n');
     return { rootfs: new Rootfs(dir), cached: log.includes('restored'), seconds: result.seconds, log };
   }
 
@@ -35,7 +38,10 @@ export class Rootfs {
 
   /** Runs a command inside the tree (chroot), bounded in time. */
   chroot(args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
-    return run('chroot', [this.dir, ...args], { timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' } });
+    return run('chroot', [this.dir, ...args], {
+      timeoutMs,
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+    });
   }
 
   /** Unmounts everything below the tree and deletes it (and its temporary parent). */
@@ -50,7 +56,9 @@ export class Rootfs {
  * build host's Lynis copied in, so the tree's own tools and files are audited
  * and nothing is installed into it. The copy is removed afterwards.
  */
-export async function lynisIndex(rootfs: Rootfs): Promise<{ index: number; tests: number; seconds: number; suggestions: string[] }> {
+export async function lynisIndex(
+  rootfs: Rootfs,
+): Promise<{ index: number; tests: number; seconds: number; suggestions: string[] }> {
   const work = rootfs.file('tmp/lynis-audit');
   await fs.rm(work, { recursive: true, force: true });
   await fs.mkdir(work, { recursive: true, mode: 0o700 });
@@ -60,12 +68,14 @@ export async function lynisIndex(rootfs: Rootfs): Promise<{ index: number; tests
     await fs.copyFile('/etc/lynis/default.prf', path.join(work, 'default.prf'));
     await fs.copyFile('/usr/sbin/lynis', path.join(work, 'lynis'));
     await fs.chmod(path.join(work, 'lynis'), 0o755);
-    const script = 'cd /tmp/lynis-audit && ./lynis audit system --quick --no-colors --logfile /tmp/lynis-audit/lynis.log --report-file /tmp/lynis-audit/report.dat';
+    const script =
+      'cd /tmp/lynis-audit && ./lynis audit system --quick --no-colors --logfile /tmp/lynis-audit/lynis.log --report-file /tmp/lynis-audit/report.dat';
     const result = await rootfs.chroot(['/bin/sh', '-c', script], 5 * 60_000);
     const report = await fs.readFile(path.join(work, 'report.dat'), 'utf8').catch(() => '');
     const index = /^hardening_index=(\d+)$/m.exec(report)?.[1];
     const tests = /^lynis_tests_done=(\d+)$/m.exec(report)?.[1];
-    if (index === undefined || tests === undefined) throw new Error(`lynis produced no hardening index (exit ${result.code}):\n${result.stdout.slice(-2000)}`);
+    if (index === undefined || tests === undefined)
+      throw new Error(`lynis produced no hardening index (exit ${result.code}):\n${result.stdout.slice(-2000)}`);
     const suggestions = [...report.matchAll(/^suggestion\[\]=([A-Z0-9-]+)\|/gm)].map((m) => m[1] ?? '');
     return { index: Number(index), tests: Number(tests), seconds: result.seconds, suggestions };
   } finally {

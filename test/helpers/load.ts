@@ -26,27 +26,53 @@ export interface LoadOptions {
 
 export function post(url: string, agent: http.Agent, timeoutMs: number, body = ''): Promise<Outcome> {
   return new Promise((resolve) => {
-    const request = http.request(url, { method: 'POST', agent, timeout: timeoutMs, headers: { 'content-length': Buffer.byteLength(body) } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        let counter: number | undefined;
-        try {
-          const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { counter?: unknown };
-          if (typeof parsed.counter === 'number') counter = parsed.counter;
-        } catch {
-          // Not JSON: leave counter undefined.
-        }
-        const header = (name: string) => {
-          const value = response.headers[name];
-          return Array.isArray(value) ? value[0] : value;
-        };
-        resolve({ status: response.statusCode, counter, consistency: header('counter-consistency'), retryAfter: header('retry-after'), error: undefined });
-      });
-      response.on('error', (error) => resolve({ status: undefined, counter: undefined, consistency: undefined, retryAfter: undefined, error: error.message }));
-    });
+    const request = http.request(
+      url,
+      { method: 'POST', agent, timeout: timeoutMs, headers: { 'content-length': Buffer.byteLength(body) } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          let counter: number | undefined;
+          try {
+            const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { counter?: unknown };
+            if (typeof parsed.counter === 'number') counter = parsed.counter;
+          } catch {
+            // Not JSON: leave counter undefined.
+          }
+          const header = (name: string) => {
+            const value = response.headers[name];
+            return Array.isArray(value) ? value[0] : value;
+          };
+          resolve({
+            status: response.statusCode,
+            counter,
+            consistency: header('counter-consistency'),
+            retryAfter: header('retry-after'),
+            error: undefined,
+          });
+        });
+        response.on('error', (error) =>
+          resolve({
+            status: undefined,
+            counter: undefined,
+            consistency: undefined,
+            retryAfter: undefined,
+            error: error.message,
+          }),
+        );
+      },
+    );
     request.on('timeout', () => request.destroy(new Error('timeout')));
-    request.on('error', (error) => resolve({ status: undefined, counter: undefined, consistency: undefined, retryAfter: undefined, error: error.message }));
+    request.on('error', (error) =>
+      resolve({
+        status: undefined,
+        counter: undefined,
+        consistency: undefined,
+        retryAfter: undefined,
+        error: error.message,
+      }),
+    );
     request.end(body);
   });
 }
@@ -70,7 +96,13 @@ export async function load(options: LoadOptions): Promise<Outcome[]> {
 /** Sorted counter values of the 2xx outcomes. */
 export function successValues(outcomes: readonly Outcome[], consistency?: string): number[] {
   return outcomes
-    .filter((o) => o.status !== undefined && o.status >= 200 && o.status < 300 && (consistency === undefined || o.consistency === consistency))
+    .filter(
+      (o) =>
+        o.status !== undefined &&
+        o.status >= 200 &&
+        o.status < 300 &&
+        (consistency === undefined || o.consistency === consistency),
+    )
     .map((o) => o.counter as number)
     .sort((a, b) => a - b);
 }
@@ -78,7 +110,8 @@ export function successValues(outcomes: readonly Outcome[], consistency?: string
 /** Describes why `values` is not exactly start+1 … start+values.length (undefined if it is). */
 export function contiguityProblem(values: readonly number[], start = 0): string | undefined {
   for (let i = 0; i < values.length; i += 1) {
-    if (values[i] !== start + i + 1) return `position ${i}: expected ${start + i + 1}, got ${String(values[i])} (of ${values.length} values)`;
+    if (values[i] !== start + i + 1)
+      return `position ${i}: expected ${start + i + 1}, got ${String(values[i])} (of ${values.length} values)`;
   }
   return undefined;
 }

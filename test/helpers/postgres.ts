@@ -23,7 +23,12 @@ let databases = 0;
 export async function startPostgres(settings: Record<string, string> = {}): Promise<TestPostgres> {
   const base = mkdtempSync(path.join(os.tmpdir(), 'counter-api-pg-'));
   chmodSync(base, 0o755);
-  const cluster = new PgCluster({ dataDir: path.join(base, 'data'), port: await freePort(), password: 'test-password', settings: { max_connections: '200', ...settings } });
+  const cluster = new PgCluster({
+    dataDir: path.join(base, 'data'),
+    port: await freePort(),
+    password: 'test-password',
+    settings: { max_connections: '200', ...settings },
+  });
   await cluster.init();
   await cluster.start();
   const sql = async <R>(url: string, text: string, values: unknown[] = []): Promise<R[]> => {

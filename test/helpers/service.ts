@@ -26,7 +26,11 @@ export interface StartOptions {
   readonly timeoutMs?: number;
 }
 
-export function spawnMain(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | string> } {
+export function spawnMain(env: Record<string, string>): {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | string>;
+} {
   const child = fork(MAIN, [], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
@@ -36,7 +40,9 @@ export function spawnMain(env: Record<string, string>): { child: ChildProcess; o
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
   return { child, output: () => output, exited };
 }
 
@@ -44,7 +50,10 @@ export async function startService(options: StartOptions): Promise<Service> {
   const { child, output, exited } = spawnMain({ PORT: String(options.port), ...options.env });
   if (options.waitForReady !== false) {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`service not ready within ${options.timeoutMs ?? 30_000} ms:\n${output()}`)), options.timeoutMs ?? 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`service not ready within ${options.timeoutMs ?? 30_000} ms:\n${output()}`)),
+        options.timeoutMs ?? 30_000,
+      );
       child.on('message', (message) => {
         if (message === 'ready') {
           clearTimeout(timer);

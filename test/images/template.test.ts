@@ -64,7 +64,10 @@ test('template: every variable is typed and described, and the example sets ever
   // build.sh passes these from the repository and gcloud; the rest must be in the example.
   const passedByBuild = new Set(['git_sha', 'source_image', 'app_bundle']);
   const required = [...variables].filter(([, body]) => !/^\s*default\s*=/m.test(body)).map(([name]) => name);
-  t.deepEqual(required.filter((name) => !passedByBuild.has(name) && !example.has(name)), []);
+  t.deepEqual(
+    required.filter((name) => !passedByBuild.has(name) && !example.has(name)),
+    [],
+  );
 });
 
 test('template: the validation rules (which Packer 1.6.6 cannot run) accept the example and reject malformed values', async (t) => {
@@ -73,8 +76,16 @@ test('template: the validation rules (which Packer 1.6.6 cannot run) accept the 
   const value = (key: string) => JSON.parse(example.get(key) ?? '""') as string;
   const cases: [string, string, string[]][] = [
     ['project_id', value('project_id'), ['My_Project', 'ab', '1project', 'project-']],
-    ['build_service_account', value('build_service_account'), ['123456-compute@developer.gserviceaccount.com', 'packer@example.com']],
-    ['git_sha', '0123456789abcdef0123456789abcdef01234567', ['0123456', 'main', '0123456789ABCDEF0123456789ABCDEF01234567']],
+    [
+      'build_service_account',
+      value('build_service_account'),
+      ['123456-compute@developer.gserviceaccount.com', 'packer@example.com'],
+    ],
+    [
+      'git_sha',
+      '0123456789abcdef0123456789abcdef01234567',
+      ['0123456', 'main', '0123456789ABCDEF0123456789ABCDEF01234567'],
+    ],
   ];
   for (const [name, good, bad] of cases) {
     const rule = validationRegex(variables.get(name) ?? '');
@@ -110,7 +121,10 @@ test('template: the build VM is a Shielded VM from Debian 13, with no external I
 
 test('template: the image name is unique per commit and time, and labels carry the SHA, build date and base image', async (t) => {
   const locals = await template('locals.pkr.hcl');
-  t.regex(locals, /image_name\s*=\s*"\$\{var\.image_family\}-\$\{substr\(var\.git_sha, 0, 12\)\}-\$\{local\.build_stamp\}"/);
+  t.regex(
+    locals,
+    /image_name\s*=\s*"\$\{var\.image_family\}-\$\{substr\(var\.git_sha, 0, 12\)\}-\$\{local\.build_stamp\}"/,
+  );
   t.regex(locals, /build_stamp\s*=\s*lower\(formatdate\("YYYYMMDD'T'hhmmss", local\.build_time\)\)/);
   const labels = /image_labels = \{([^}]*)\}/.exec(locals)?.[1] ?? '';
   const keys = assignments(labels);
@@ -142,7 +156,10 @@ test('image:validate passes on the committed template', async (t) => {
   t.regex(result.stdout, /image:validate passed/);
 });
 
-async function brokenCopy(t: { teardown: (fn: () => Promise<void>) => void }, edit: (dir: string) => Promise<void>): Promise<string> {
+async function brokenCopy(
+  t: { teardown: (fn: () => Promise<void>) => void },
+  edit: (dir: string) => Promise<void>,
+): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'counter-api-validate-'));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   for (const folder of ['images', 'ansible', 'scripts']) {
@@ -159,21 +176,27 @@ async function replaceIn(file: string, from: string, to: string): Promise<void> 
 }
 
 test('image:validate fails on a misspelt builder argument', async (t) => {
-  const dir = await brokenCopy(t, (d) => replaceIn(path.join(d, 'images/counter-api/sources.pkr.hcl'), 'use_iap          = true', 'use_iapp         = true'));
+  const dir = await brokenCopy(t, (d) =>
+    replaceIn(path.join(d, 'images/counter-api/sources.pkr.hcl'), 'use_iap          = true', 'use_iapp         = true'),
+  );
   const result = await run('bash', [path.join(dir, 'images', 'validate.sh')], { timeoutMs: 120_000 });
   t.not(result.code, 0);
   t.regex(result.stderr + result.stdout, /An argument named "use_iapp" is not expected here/);
 });
 
 test('image:validate fails when a provisioner points at a missing playbook', async (t) => {
-  const dir = await brokenCopy(t, (d) => replaceIn(path.join(d, 'images/counter-api/build.pkr.hcl'), '/seal.yml"', '/sael.yml"'));
+  const dir = await brokenCopy(t, (d) =>
+    replaceIn(path.join(d, 'images/counter-api/build.pkr.hcl'), '/seal.yml"', '/sael.yml"'),
+  );
   const result = await run('bash', [path.join(dir, 'images', 'validate.sh')], { timeoutMs: 120_000 });
   t.not(result.code, 0);
   t.regex(result.stderr + result.stdout, /sael\.yml/);
 });
 
 test('image:validate fails on unformatted HCL', async (t) => {
-  const dir = await brokenCopy(t, (d) => replaceIn(path.join(d, 'images/counter-api/sources.pkr.hcl'), 'use_iap          = true', 'use_iap = true'));
+  const dir = await brokenCopy(t, (d) =>
+    replaceIn(path.join(d, 'images/counter-api/sources.pkr.hcl'), 'use_iap          = true', 'use_iap = true'),
+  );
   const result = await run('bash', [path.join(dir, 'images', 'validate.sh')], { timeoutMs: 120_000 });
   t.not(result.code, 0);
   t.regex(result.stderr, /FAIL: template is not formatted/);

@@ -26,30 +26,36 @@ test.after.always(async (t) => {
 const send = (t: { context: { app: TestApp } }, init: RequestInit & { path?: string } = {}) =>
   fetch(new URL(init.path ?? '/', t.context.app.url), { method: 'POST', ...init });
 
-test.serial('POST / answers 200 JSON with an integer unix timestamp, the next counter value and the message', async (t) => {
-  const before = await readCounter(t.context.app.db);
-  const response = await send(t);
-  const body = (await response.json()) as Record<string, unknown>;
-  t.is(response.status, 200);
-  t.regex(response.headers.get('content-type') ?? '', /^application\/json/);
-  t.deepEqual(Object.keys(body), ['timestamp', 'counter', 'message']);
-  t.is(body.message, 'Hello world');
-  t.is(body.counter, before + 1);
-  t.true(Number.isInteger(body.timestamp));
-  t.true(Math.abs((body.timestamp as number) - Date.now() / 1000) <= 1);
-  t.is(await readCounter(t.context.app.db), before + 1);
-});
+test.serial(
+  'POST / answers 200 JSON with an integer unix timestamp, the next counter value and the message',
+  async (t) => {
+    const before = await readCounter(t.context.app.db);
+    const response = await send(t);
+    const body = (await response.json()) as Record<string, unknown>;
+    t.is(response.status, 200);
+    t.regex(response.headers.get('content-type') ?? '', /^application\/json/);
+    t.deepEqual(Object.keys(body), ['timestamp', 'counter', 'message']);
+    t.is(body.message, 'Hello world');
+    t.is(body.counter, before + 1);
+    t.true(Number.isInteger(body.timestamp));
+    t.true(Math.abs((body.timestamp as number) - Date.now() / 1000) <= 1);
+    t.is(await readCounter(t.context.app.db), before + 1);
+  },
+);
 
-test.serial('POST / sets helmet headers, hides x-powered-by, forbids caching and says the value is exact', async (t) => {
-  const response = await send(t);
-  t.is(response.headers.get('x-powered-by'), null);
-  t.is(response.headers.get('x-content-type-options'), 'nosniff');
-  t.truthy(response.headers.get('strict-transport-security'));
-  t.truthy(response.headers.get('content-security-policy'));
-  t.is(response.headers.get('cache-control'), 'no-store');
-  t.is(response.headers.get('counter-consistency'), 'exact');
-  t.regex(response.headers.get('x-request-id') ?? '', /^[\w-]{8,}$/);
-});
+test.serial(
+  'POST / sets helmet headers, hides x-powered-by, forbids caching and says the value is exact',
+  async (t) => {
+    const response = await send(t);
+    t.is(response.headers.get('x-powered-by'), null);
+    t.is(response.headers.get('x-content-type-options'), 'nosniff');
+    t.truthy(response.headers.get('strict-transport-security'));
+    t.truthy(response.headers.get('content-security-policy'));
+    t.is(response.headers.get('cache-control'), 'no-store');
+    t.is(response.headers.get('counter-consistency'), 'exact');
+    t.regex(response.headers.get('x-request-id') ?? '', /^[\w-]{8,}$/);
+  },
+);
 
 test.serial('POST / keeps a sane X-Request-Id and replaces an unsafe one', async (t) => {
   const kept = await send(t, { headers: { 'x-request-id': 'abc-123' } });
@@ -71,9 +77,24 @@ const badInputs: { title: string; init: RequestInit & { path?: string }; status:
   { title: 'GET /', init: { method: 'GET' }, status: 405, code: 'method_not_allowed' },
   { title: 'PUT /', init: { method: 'PUT' }, status: 405, code: 'method_not_allowed' },
   { title: 'DELETE /', init: { method: 'DELETE' }, status: 405, code: 'method_not_allowed' },
-  { title: 'a body over 1 KiB', init: { body: 'x'.repeat(1025), headers: { 'content-type': 'text/plain' } }, status: 413, code: 'payload_too_large' },
-  { title: 'malformed JSON', init: { body: '{"a":', headers: { 'content-type': 'application/json' } }, status: 400, code: 'invalid_json' },
-  { title: 'malformed +json', init: { body: 'nope', headers: { 'content-type': 'application/vnd.api+json' } }, status: 400, code: 'invalid_json' },
+  {
+    title: 'a body over 1 KiB',
+    init: { body: 'x'.repeat(1025), headers: { 'content-type': 'text/plain' } },
+    status: 413,
+    code: 'payload_too_large',
+  },
+  {
+    title: 'malformed JSON',
+    init: { body: '{"a":', headers: { 'content-type': 'application/json' } },
+    status: 400,
+    code: 'invalid_json',
+  },
+  {
+    title: 'malformed +json',
+    init: { body: 'nope', headers: { 'content-type': 'application/vnd.api+json' } },
+    status: 400,
+    code: 'invalid_json',
+  },
   { title: 'an unknown path', init: { path: '/nope' }, status: 404, code: 'not_found' },
   { title: 'GET on an unknown path', init: { path: '/admin', method: 'GET' }, status: 404, code: 'not_found' },
 ];
@@ -125,25 +146,38 @@ test.serial('a client that opens a connection and sends nothing is disconnected'
   t.true(Date.now() - started < 4000);
 });
 
-test.serial('GET /healthz and /readyz answer 200 JSON; /metrics is Prometheus text with the counter series', async (t) => {
-  const health = await send(t, { method: 'GET', path: '/healthz' });
-  const ready = await send(t, { method: 'GET', path: '/readyz' });
-  const metrics = await send(t, { method: 'GET', path: '/metrics' });
-  const text = await metrics.text();
-  t.is(health.status, 200);
-  t.deepEqual(await health.json(), { status: 'alive' });
-  t.is(ready.status, 200);
-  t.is(metrics.status, 200);
-  t.regex(metrics.headers.get('content-type') ?? '', /^text\/plain/);
-  for (const series of ['http_requests_total{', 'http_request_duration_seconds_bucket{', 'counter_batch_size_bucket{', 'db_query_duration_seconds_bucket{', 'counter_queue_depth']) {
-    t.true(text.includes(series), `missing ${series}`);
-  }
-  t.regex(text, /http_requests_total\{route="\/",method="POST",status="200",worker="0"\} \d+/);
-});
+test.serial(
+  'GET /healthz and /readyz answer 200 JSON; /metrics is Prometheus text with the counter series',
+  async (t) => {
+    const health = await send(t, { method: 'GET', path: '/healthz' });
+    const ready = await send(t, { method: 'GET', path: '/readyz' });
+    const metrics = await send(t, { method: 'GET', path: '/metrics' });
+    const text = await metrics.text();
+    t.is(health.status, 200);
+    t.deepEqual(await health.json(), { status: 'alive' });
+    t.is(ready.status, 200);
+    t.is(metrics.status, 200);
+    t.regex(metrics.headers.get('content-type') ?? '', /^text\/plain/);
+    for (const series of [
+      'http_requests_total{',
+      'http_request_duration_seconds_bucket{',
+      'counter_batch_size_bucket{',
+      'db_query_duration_seconds_bucket{',
+      'counter_queue_depth',
+    ]) {
+      t.true(text.includes(series), `missing ${series}`);
+    }
+    t.regex(text, /http_requests_total\{route="\/",method="POST",status="200",worker="0"\} \d+/);
+  },
+);
 
 test.serial('the admin app (METRICS_PORT) serves metrics and health but never counts', async (t) => {
   const metrics = createMetrics(5);
-  const admin = createAdminApp({ log: silentLog, readiness: () => ({ ready: true, status: 'ready' }), registry: metrics.registry });
+  const admin = createAdminApp({
+    log: silentLog,
+    readiness: () => ({ ready: true, status: 'ready' }),
+    registry: metrics.registry,
+  });
   const server = admin.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

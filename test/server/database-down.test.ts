@@ -16,14 +16,23 @@ test('DEGRADED_MODE=off, database down: 503 + Retry-After within the deadline, r
   const url = await pg.freshDatabase();
   const service = await startService({
     port: await freePort(),
-    env: { DATABASE_URL: url, DEGRADED_MODE: 'off', REQUEST_DEADLINE_MS: '1000', DB_CONNECT_TIMEOUT_MS: '300', JOURNAL_DIR: tempDir(t) },
+    env: {
+      DATABASE_URL: url,
+      DEGRADED_MODE: 'off',
+      REQUEST_DEADLINE_MS: '1000',
+      DB_CONNECT_TIMEOUT_MS: '300',
+      JOURNAL_DIR: tempDir(t),
+    },
   });
   t.teardown(async () => {
     service.kill('SIGKILL');
     await service.exited;
   });
   const before = await load({ url: service.url, total: 30, concurrency: 3 });
-  t.deepEqual(successValues(before), Array.from({ length: 30 }, (_, i) => i + 1));
+  t.deepEqual(
+    successValues(before),
+    Array.from({ length: 30 }, (_, i) => i + 1),
+  );
 
   await pg.cluster.stop();
   const started = Date.now();
@@ -44,7 +53,12 @@ test('DEGRADED_MODE=off, database down: 503 + Retry-After within the deadline, r
   await pg.cluster.start();
   const [row] = await pg.sql<{ value: string }>(url, 'SELECT value FROM counter');
   t.is(Number(row?.value), 30, 'no refused request was counted');
-  for (let attempt = 0; attempt < 100 && (await fetch(`${service.url}readyz`)).status !== 200; attempt += 1) await new Promise((r) => setTimeout(r, 100));
+  for (let attempt = 0; attempt < 100 && (await fetch(`${service.url}readyz`)).status !== 200; attempt += 1)
+    await new Promise((r) => setTimeout(r, 100));
   const after = await load({ url: service.url, total: 10, concurrency: 2, timeoutMs: 5000 });
-  t.deepEqual(successValues(after), Array.from({ length: 10 }, (_, i) => 31 + i), 'exact again with no gap');
+  t.deepEqual(
+    successValues(after),
+    Array.from({ length: 10 }, (_, i) => 31 + i),
+    'exact again with no gap',
+  );
 });

@@ -14,7 +14,13 @@ import { tempDir } from '../helpers/temp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const DEGRADED_ENV = { DB_BUDGET_MS: '300', PROBE_INTERVAL_MS: '200', REQUEST_DEADLINE_MS: '4000', DB_CONNECT_TIMEOUT_MS: '300', DB_QUERY_TIMEOUT_MS: '2000' };
+const DEGRADED_ENV = {
+  DB_BUDGET_MS: '300',
+  PROBE_INTERVAL_MS: '200',
+  REQUEST_DEADLINE_MS: '4000',
+  DB_CONNECT_TIMEOUT_MS: '300',
+  DB_QUERY_TIMEOUT_MS: '2000',
+};
 
 async function counterValue(pg: TestPostgres, url: string): Promise<number> {
   const [row] = await pg.sql<{ value: string }>(url, 'SELECT value FROM counter');
@@ -25,7 +31,10 @@ async function counterValue(pg: TestPostgres, url: string): Promise<number> {
 async function exactAgain(service: Service, timeoutMs = 15_000): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
-    const ready = (await fetch(`${service.url}readyz`).then((r) => r.json(), () => ({}))) as { mode?: string };
+    const ready = (await fetch(`${service.url}readyz`).then(
+      (r) => r.json(),
+      () => ({}),
+    )) as { mode?: string };
     if (ready.mode === 'exact') return Date.now() - started;
     await sleep(25);
   }
@@ -33,10 +42,19 @@ async function exactAgain(service: Service, timeoutMs = 15_000): Promise<number>
 }
 
 /** Polls until the database counts `expected` and the service is exact again; returns the time it took. */
-async function converge(pg: TestPostgres, url: string, service: Service, expected: number, timeoutMs = 30_000): Promise<number> {
+async function converge(
+  pg: TestPostgres,
+  url: string,
+  service: Service,
+  expected: number,
+  timeoutMs = 30_000,
+): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
-    const ready = (await fetch(`${service.url}readyz`).then((r) => r.json(), () => ({}))) as { mode?: string };
+    const ready = (await fetch(`${service.url}readyz`).then(
+      (r) => r.json(),
+      () => ({}),
+    )) as { mode?: string };
     const value = await counterValue(pg, url).catch(() => -1);
     if (value === expected && ready.mode === 'exact') return Date.now() - started;
     await sleep(50);
@@ -50,7 +68,9 @@ function summarize(t: ExecutionContext, outcomes: readonly Outcome[]) {
   const other = outcomes.filter((o) => o.status !== 200 && o.status !== 503);
   const exact = successValues(outcomes, 'exact');
   const provisional = ok.filter((o) => o.consistency === 'provisional');
-  t.log(`${outcomes.length} requests: ${ok.length} × 200 (${provisional.length} provisional), ${refused.length} × 503, ${other.length} other`);
+  t.log(
+    `${outcomes.length} requests: ${ok.length} × 200 (${provisional.length} provisional), ${refused.length} × 503, ${other.length} other`,
+  );
   return { ok, refused, other, exact, provisional };
 }
 
@@ -59,7 +79,10 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
     const pg = await startPostgres();
     t.teardown(() => pg.destroy());
     const url = await pg.freshDatabase();
-    const service = await startService({ port: await freePort(), env: { DATABASE_URL: url, JOURNAL_DIR: tempDir(t, 'counter-api-journal-'), ...DEGRADED_ENV } });
+    const service = await startService({
+      port: await freePort(),
+      env: { DATABASE_URL: url, JOURNAL_DIR: tempDir(t, 'counter-api-journal-'), ...DEGRADED_ENV },
+    });
     t.teardown(async () => {
       service.kill('SIGKILL');
       await service.exited;
@@ -83,7 +106,10 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
     await converge(pg, url, service, ok.length);
 
     t.deepEqual(other.slice(0, 3), [], 'no transport errors or unexpected statuses');
-    t.true(refused.every((o) => o.retryAfter !== undefined), '503s carry Retry-After');
+    t.true(
+      refused.every((o) => o.retryAfter !== undefined),
+      '503s carry Retry-After',
+    );
     t.true(provisional.length > 100, `degraded mode must have served (${provisional.length} provisional)`);
     t.true(exact.length > 100);
     t.is(new Set(exact).size, exact.length, 'exact values are unique');
@@ -94,7 +120,9 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
     t.regex(metricsDuring, /^journal_pending_increments\{worker="0"\} [1-9]\d*$/m);
     t.regex(metricsAfter, /^counter_degraded\{worker="0"\} 0$/m);
     t.regex(metricsAfter, /^journal_replayed_entries_total\{worker="0"\} [1-9]\d*$/m);
-    t.log(`exact again ${backMs} ms after the database was back, under load; 2xx fraction ${(ok.length / outcomes.length).toFixed(5)}`);
+    t.log(
+      `exact again ${backMs} ms after the database was back, under load; 2xx fraction ${(ok.length / outcomes.length).toFixed(5)}`,
+    );
   });
 }
 
@@ -119,12 +147,16 @@ test('a worker SIGKILLed in the middle of a replay, then restarted: still exact'
   // Kill the worker as soon as its replay has made some progress.
   let done = 0;
   for (let i = 0; i < 400 && done === 0; i += 1) {
-    done = readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"op":"done"')).length;
+    done = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"op":"done"')).length;
     if (done === 0) await sleep(10);
   }
   first.kill('SIGKILL');
   await first.exited;
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   const adds = lines.filter((l) => l.includes('"op":"add"')).length;
   const dones = lines.filter((l) => l.includes('"op":"done"')).length;
   t.log(`killed with ${dones} of ${adds} journal entries applied`);
@@ -141,7 +173,11 @@ test('a worker SIGKILLed in the middle of a replay, then restarted: still exact'
   t.deepEqual(other.slice(0, 3), []);
   await converge(pg, url, second, ok.length);
   t.is(await counterValue(pg, url), ok.length, 'database counter equals the number of 2xx');
-  t.deepEqual(readdirSync(journal).filter((f) => f.startsWith('journal-')), [], 'the replayed journal was removed');
+  t.deepEqual(
+    readdirSync(journal).filter((f) => f.startsWith('journal-')),
+    [],
+    'the replayed journal was removed',
+  );
 });
 
 test('a journal that cannot be written: 503 with Retry-After, and the counter does not move', async (t) => {
@@ -151,7 +187,10 @@ test('a journal that cannot be written: 503 with Retry-After, and the counter do
   const base = tempDir(t, 'counter-api-journal-');
   const notADirectory = path.join(base, 'file');
   writeFileSync(notADirectory, 'this is a file, so nothing can be created under it');
-  const service = await startService({ port: await freePort(), env: { DATABASE_URL: url, JOURNAL_DIR: path.join(notADirectory, 'journal'), ...DEGRADED_ENV } });
+  const service = await startService({
+    port: await freePort(),
+    env: { DATABASE_URL: url, JOURNAL_DIR: path.join(notADirectory, 'journal'), ...DEGRADED_ENV },
+  });
   t.teardown(async () => {
     service.kill('SIGKILL');
     await service.exited;
@@ -164,9 +203,16 @@ test('a journal that cannot be written: 503 with Retry-After, and the counter do
   await pg.cluster.start();
   await exactAgain(service);
 
-  t.true(during.every((o) => o.status === 503), `statuses: ${[...new Set(during.map((o) => o.status))].join(',')}`);
+  t.true(
+    during.every((o) => o.status === 503),
+    `statuses: ${[...new Set(during.map((o) => o.status))].join(',')}`,
+  );
   t.true(during.every((o) => o.retryAfter !== undefined));
   t.is(await counterValue(pg, url), 50, 'no increment from a request that was refused');
   const afterwards = await load({ url: service.url, total: 20, concurrency: 2, timeoutMs: 8000 });
-  t.deepEqual(successValues(afterwards), Array.from({ length: 20 }, (_, i) => 51 + i), 'exact again, with no gap');
+  t.deepEqual(
+    successValues(afterwards),
+    Array.from({ length: 20 }, (_, i) => 51 + i),
+    'exact again, with no gap',
+  );
 });

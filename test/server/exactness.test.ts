@@ -23,7 +23,10 @@ test.before(async (t) => {
   // Started together, so the three race on the migrations too.
   const services = await Promise.all(
     [0, 1, 2].map(async (worker) =>
-      startService({ port: await freePort(), env: { DATABASE_URL: url, NODE_APP_INSTANCE: String(worker), JOURNAL_DIR: journal, DB_POOL_SIZE: '4' } }),
+      startService({
+        port: await freePort(),
+        env: { DATABASE_URL: url, NODE_APP_INSTANCE: String(worker), JOURNAL_DIR: journal, DB_POOL_SIZE: '4' },
+      }),
     ),
   );
   t.context = { pg, url, services };
@@ -42,7 +45,9 @@ test('6,000 POSTs, 150 in flight across 3 processes on one database → unique, 
   const { pg, url, services } = t.context;
   const [before] = await pg.sql<{ value: string }>(url, 'SELECT value FROM counter');
   const start = Number(before?.value);
-  const runs = await Promise.all(services.map((s) => load({ url: s.url, total: 2000, concurrency: 50, timeoutMs: 15_000 })));
+  const runs = await Promise.all(
+    services.map((s) => load({ url: s.url, total: 2000, concurrency: 50, timeoutMs: 15_000 })),
+  );
   const outcomes: Outcome[] = runs.flat();
   const [after] = await pg.sql<{ value: string }>(url, 'SELECT value FROM counter');
   const values = successValues(outcomes);

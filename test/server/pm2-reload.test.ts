@@ -37,13 +37,19 @@ function pm2Async(env: NodeJS.ProcessEnv, ...args: string[]): Promise<number | n
 
 function workerPids(env: NodeJS.ProcessEnv): number[] {
   const list = JSON.parse(pm2(env, 'jlist')) as { pid: number; pm2_env: { status: string } }[];
-  return list.filter((p) => p.pm2_env.status === 'online').map((p) => p.pid).sort();
+  return list
+    .filter((p) => p.pm2_env.status === 'online')
+    .map((p) => p.pid)
+    .sort();
 }
 
 async function waitReady(url: string, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    const ok = await fetch(url).then((r) => r.status === 200, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -77,7 +83,13 @@ test('pm2 reload of every worker under steady load: no failed request, exact cou
   const before = workerPids(env);
 
   let finished = false;
-  const running = load({ url: `http://127.0.0.1:${port}/`, total: 200_000, concurrency: 30, timeoutMs: 10_000, stop: () => finished });
+  const running = load({
+    url: `http://127.0.0.1:${port}/`,
+    total: 200_000,
+    concurrency: 30,
+    timeoutMs: 10_000,
+    stop: () => finished,
+  });
   await new Promise((r) => setTimeout(r, 1500));
   t.is(await pm2Async(env, 'reload', 'counter-api'), 0);
   await new Promise((r) => setTimeout(r, 1500));
@@ -89,7 +101,11 @@ test('pm2 reload of every worker under steady load: no failed request, exact cou
   const [row] = await pg.sql<{ value: string }>(databaseUrl, 'SELECT value FROM counter');
   t.is(before.length, 2);
   t.is(after.length, 2);
-  t.deepEqual(after.filter((pid) => before.includes(pid)), [], 'every worker was replaced');
+  t.deepEqual(
+    after.filter((pid) => before.includes(pid)),
+    [],
+    'every worker was replaced',
+  );
   t.deepEqual(outcomes.filter((o) => o.status !== 200).slice(0, 5), [], 'no request failed during the reload');
   t.is(Number(row?.value), values.length);
   t.is(contiguityProblem(values), undefined);

@@ -33,7 +33,10 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.true(exitMs < 8000, `exited after ${exitMs} ms`);
     t.true(values.length > 100, `only ${values.length} requests succeeded before the signal`);
     t.is(outcomes.filter((o) => o.error === 'timeout').length, 0, 'no request hung');
-    t.true(outcomes.every((o) => o.status === 200 || o.status === undefined || o.status === 503), 'only 200s, refused connections, or 503s');
+    t.true(
+      outcomes.every((o) => o.status === 200 || o.status === undefined || o.status === 503),
+      'only 200s, refused connections, or 503s',
+    );
     t.is(Number(row?.value), values.length, 'the database counts exactly the 2xx answers');
     t.is(contiguityProblem(values), undefined);
     t.log(`${values.length} answered, ${outcomes.length - values.length} refused while closing; exit in ${exitMs} ms`);

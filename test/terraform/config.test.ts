@@ -35,7 +35,11 @@ test('config: the committed prod environment loads from terraform/envs with no v
 });
 
 test('config: GCP_PROJECT and the INFRA_* variables override the file, and the bucket follows the project', (t) => {
-  const config = loadConfig({ GCP_PROJECT: 'acme-counter-1', INFRA_DOMAIN: 'counter.acme.dev', INFRA_ALERT_EMAIL: 'sre@acme.dev' });
+  const config = loadConfig({
+    GCP_PROJECT: 'acme-counter-1',
+    INFRA_DOMAIN: 'counter.acme.dev',
+    INFRA_ALERT_EMAIL: 'sre@acme.dev',
+  });
   t.is(config.project, 'acme-counter-1');
   t.is(config.domain, 'counter.acme.dev');
   t.is(config.alertEmail, 'sre@acme.dev');
@@ -45,10 +49,15 @@ test('config: GCP_PROJECT and the INFRA_* variables override the file, and the b
 test('config: INFRA_ENV selects another environment file and names a missing one', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'envs-'));
   try {
-    writeFileSync(join(dir, 'stage.json'), JSON.stringify({ ...PROD_FILE, project: 'counter-api-stage', prefix: 'counter-stage' }));
+    writeFileSync(
+      join(dir, 'stage.json'),
+      JSON.stringify({ ...PROD_FILE, project: 'counter-api-stage', prefix: 'counter-stage' }),
+    );
     writeFileSync(join(dir, 'stage.release.json'), JSON.stringify(PROD_RELEASE));
     t.is(loadConfig({ INFRA_ENV: 'stage', INFRA_ENVS_DIR: dir }).prefix, 'counter-stage');
-    const error = t.throws(() => loadConfig({ INFRA_ENV: 'qa', INFRA_ENVS_DIR: dir }), { instanceOf: InfraConfigError });
+    const error = t.throws(() => loadConfig({ INFRA_ENV: 'qa', INFRA_ENVS_DIR: dir }), {
+      instanceOf: InfraConfigError,
+    });
     t.regex(error.message, /qa\.json is missing/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -58,29 +67,50 @@ test('config: INFRA_ENV selects another environment file and names a missing one
 test('config: a region with fewer than three zones is rejected by key', (t) => {
   const bad = problems({ regions: [{ ...REGION, zones: ['europe-west1-b', 'europe-west1-c'] }] });
   t.regex(bad[0] ?? '', /^regions\[0\]\.zones must list at least 3 distinct zones of europe-west1/);
-  t.regex(problems({ regions: [{ ...REGION, zones: ['europe-west1-b', 'europe-west1-c', 'us-east1-b'] }] })[0] ?? '', /regions\[0\]\.zones/);
+  t.regex(
+    problems({ regions: [{ ...REGION, zones: ['europe-west1-b', 'europe-west1-c', 'us-east1-b'] }] })[0] ?? '',
+    /regions\[0\]\.zones/,
+  );
 });
 
 test('config: a target utilization that one zone loss would push past 100 % is rejected', (t) => {
-  t.regex(problems({ fleet: { targetUtilization: 0.7 } }).join('\n'), /fleet\.targetUtilization \(0\.7\) must be at most 0\.667/);
+  t.regex(
+    problems({ fleet: { targetUtilization: 0.7 } }).join('\n'),
+    /fleet\.targetUtilization \(0\.7\) must be at most 0\.667/,
+  );
   t.deepEqual(problems({ fleet: { targetUtilization: 0.66 } }), []);
 });
 
 test('config: overlapping or public address ranges are rejected', (t) => {
-  t.regex(problems({ servicesCidr: '10.10.8.0/22' }).join('\n'), /servicesCidr \(10\.10\.8\.0\/22\) overlaps regions\[0\]\.subnetCidr/);
+  t.regex(
+    problems({ servicesCidr: '10.10.8.0/22' }).join('\n'),
+    /servicesCidr \(10\.10\.8\.0\/22\) overlaps regions\[0\]\.subnetCidr/,
+  );
   t.regex(problems({ servicesCidr: '8.8.8.0/24' }).join('\n'), /servicesCidr must be a private IPv4 CIDR/);
   t.regex(problems({ servicesCidr: '10.100.0.1/20' }).join('\n'), /servicesCidr must be a private IPv4 CIDR/);
 });
 
 test('config: a database tier that is not Enterprise Plus dedicated-core is rejected', (t) => {
   t.regex(problems({ database: { tier: 'db-custom-2-8192' } }).join('\n'), /database\.tier must be an Enterprise Plus/);
-  t.regex(problems({ database: { sslMode: 'disable' } }).join('\n'), /database\.sslMode must be one of require, verify-ca/);
+  t.regex(
+    problems({ database: { sslMode: 'disable' } }).join('\n'),
+    /database\.sslMode must be one of require, verify-ca/,
+  );
 });
 
 test('config: the release must pin an exact image; a family or a canary equal to stable is rejected', (t) => {
-  t.regex(problems({}, { image: 'family/counter-api', canary: null }).join('\n'), /release\.image must be an exact image name/);
-  t.regex(problems({}, { image: 'counter-api-1', canary: { image: 'counter-api-1', size: '10%' } }).join('\n'), /canary\.image must differ/);
-  t.regex(problems({}, { image: 'counter-api-1', canary: { image: 'counter-api-2', size: '0%' } }).join('\n'), /canary\.size/);
+  t.regex(
+    problems({}, { image: 'family/counter-api', canary: null }).join('\n'),
+    /release\.image must be an exact image name/,
+  );
+  t.regex(
+    problems({}, { image: 'counter-api-1', canary: { image: 'counter-api-1', size: '10%' } }).join('\n'),
+    /canary\.image must differ/,
+  );
+  t.regex(
+    problems({}, { image: 'counter-api-1', canary: { image: 'counter-api-2', size: '0%' } }).join('\n'),
+    /canary\.size/,
+  );
 });
 
 test('config: every problem is reported at once', (t) => {
@@ -89,7 +119,10 @@ test('config: every problem is reported at once', (t) => {
 
 test('sizing: min one VM per zone; max lets two zones carry 1,000 req/s at the target utilization', (t) => {
   const fleet = prodConfig().fleet;
-  t.deepEqual(fleetSize({ ...fleet, instanceCapacityRps: 300, peakRps: 1000, targetUtilization: 0.6 }, 3), { minReplicas: 3, maxReplicas: 9 });
+  t.deepEqual(fleetSize({ ...fleet, instanceCapacityRps: 300, peakRps: 1000, targetUtilization: 0.6 }, 3), {
+    minReplicas: 3,
+    maxReplicas: 9,
+  });
   // 1000 / (2 zones * 250 * 0.6) = 3.33 → 4 per zone.
   t.is(fleetSize({ ...fleet, instanceCapacityRps: 250, peakRps: 1000, targetUtilization: 0.6 }, 3).maxReplicas, 12);
 });

@@ -55,7 +55,12 @@ test('Cloud SQL: flags bound an idle transaction holding the counter row and log
 
 test('credentials: no password, secret value or key is written into any stack', (t) => {
   t.is(sql['root_password'], undefined);
-  for (const type of ['google_sql_user', 'google_secret_manager_secret_version', 'google_service_account_key', 'random_password']) {
+  for (const type of [
+    'google_sql_user',
+    'google_secret_manager_secret_version',
+    'google_service_account_key',
+    'random_password',
+  ]) {
     t.deepEqual(resources(all, type), [], type);
   }
   for (const layer of LAYERS) t.notRegex(JSON.stringify(all[layer]), /"password"|secret_data|private_key/, layer);

@@ -84,12 +84,15 @@ test('edge: the LB health check probes /readyz on the app port (drains before sh
   t.true(num(check['timeout_sec']) <= num(check['check_interval_sec']));
 });
 
-test('edge: the backend serves the fleet stack\'s MIG, found by its name and region', (t) => {
+test("edge: the backend serves the fleet stack's MIG, found by its name and region", (t) => {
   const group = Object.entries(edge.data?.['google_compute_region_instance_group_manager'] ?? {});
   const mig = one(fleet, 'google_compute_region_instance_group_manager');
   t.is(group.length, 1);
   const [name, block] = group[0] ?? ['', {}];
   t.is(block['name'], mig['name']);
   t.is(block['region'], mig['region']);
-  t.deepEqual(list(backend['backend']).map((b) => at(b, 'group')), [`\${data.google_compute_region_instance_group_manager.${name}.instance_group}`]);
+  t.deepEqual(
+    list(backend['backend']).map((b) => at(b, 'group')),
+    [`\${data.google_compute_region_instance_group_manager.${name}.instance_group}`],
+  );
 });

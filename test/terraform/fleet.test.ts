@@ -49,7 +49,10 @@ test('fleet autoscaler: one VM per zone minimum, and the surviving zones can car
   const max = num(at(policy, 'max_replicas'));
   const target = num(at(policy, 'load_balancing_utilization.target'));
   t.is(at(policy, 'min_replicas'), zones.length);
-  t.true(target <= (zones.length - 1) / zones.length, 'a zone loss pushes the rest to target * zones / (zones - 1) <= 100 %');
+  t.true(
+    target <= (zones.length - 1) / zones.length,
+    'a zone loss pushes the rest to target * zones / (zones - 1) <= 100 %',
+  );
   const survivingMax = (max / zones.length) * (zones.length - 1);
   t.true(survivingMax * config.fleet.instanceCapacityRps * target >= config.fleet.peakRps);
   t.true(num(at(policy, 'scale_in_control.max_scaled_in_replicas.fixed')) >= 1);
@@ -60,21 +63,32 @@ test('fleet MIG: without a canary there is exactly one version, on the pinned im
   const [version, ...rest] = list(group['version']);
   const template = one(fleet, 'google_compute_instance_template');
   t.deepEqual(rest, []);
-  t.is(at(version, 'instance_template'), refTo(fleet, 'google_compute_instance_template', template, 'self_link_unique'));
+  t.is(
+    at(version, 'instance_template'),
+    refTo(fleet, 'google_compute_instance_template', template, 'self_link_unique'),
+  );
   t.is(at(template, 'disk.0.source_image'), `projects/${config.imageProject}/global/images/${config.release.image}`);
 });
 
 test('fleet MIG: a canary release runs a second version at its target size', (t) => {
   const canaryImage = 'counter-api-8d0e7c6b5a49-20261201t090000';
-  for (const [size, targetSize] of [['10%', { percent: 10 }], ['2', { fixed: 2 }]] as const) {
-    const withCanary = synth(prodConfig({ release: { image: config.release.image, canary: { image: canaryImage, size } } })).fleet;
+  for (const [size, targetSize] of [
+    ['10%', { percent: 10 }],
+    ['2', { fixed: 2 }],
+  ] as const) {
+    const withCanary = synth(
+      prodConfig({ release: { image: config.release.image, canary: { image: canaryImage, size } } }),
+    ).fleet;
     const versions = list(at(one(withCanary, 'google_compute_region_instance_group_manager'), 'version'));
     const images = resources(withCanary, 'google_compute_instance_template').map((b) => at(b, 'disk.0.source_image'));
     t.is(versions.length, 2);
     t.is(at(versions[1], 'name'), 'canary');
     t.deepEqual(at(versions[1], 'target_size'), targetSize);
     t.is(at(versions[0], 'target_size'), undefined, 'the stable version takes the rest');
-    t.deepEqual(images.sort(), [config.release.image, canaryImage].map((i) => `projects/${config.imageProject}/global/images/${i}`).sort());
+    t.deepEqual(
+      images.sort(),
+      [config.release.image, canaryImage].map((i) => `projects/${config.imageProject}/global/images/${i}`).sort(),
+    );
   }
 });
 

@@ -20,11 +20,19 @@ test('second region: doubles MIGs, autoscalers, autohealing checks, templates an
   }
   const autoheal = (s: Synth) => resources(s.fleet, 'google_compute_health_check').length;
   t.is(autoheal(double), 2 * autoheal(single));
-  t.deepEqual(resources(double, 'google_compute_region_instance_group_manager').map((g) => g['region']), ['europe-west1', 'europe-west4']);
+  t.deepEqual(
+    resources(double, 'google_compute_region_instance_group_manager').map((g) => g['region']),
+    ['europe-west1', 'europe-west4'],
+  );
 });
 
 test('second region: one global load balancer whose backend service has one backend per region', (t) => {
-  for (const type of ['google_compute_backend_service', 'google_compute_url_map', 'google_compute_global_forwarding_rule', 'google_compute_security_policy']) {
+  for (const type of [
+    'google_compute_backend_service',
+    'google_compute_url_map',
+    'google_compute_global_forwarding_rule',
+    'google_compute_security_policy',
+  ]) {
     t.is(count(double, type), count(single, type), type);
   }
   t.is(list(at(one(double.edge, 'google_compute_backend_service'), 'backend')).length, 2);
@@ -37,6 +45,11 @@ test('second region: still one Cloud SQL instance, in the primary region', (t) =
 });
 
 test('second region: each region is sized to carry the whole peak on its own', (t) => {
-  const maxes = resources(double, 'google_compute_region_autoscaler').map((a) => at(a, 'autoscaling_policy.max_replicas'));
-  t.deepEqual(maxes, [at(one(single, 'google_compute_region_autoscaler'), 'autoscaling_policy.max_replicas'), maxes[0]]);
+  const maxes = resources(double, 'google_compute_region_autoscaler').map((a) =>
+    at(a, 'autoscaling_policy.max_replicas'),
+  );
+  t.deepEqual(maxes, [
+    at(one(single, 'google_compute_region_autoscaler'), 'autoscaling_policy.max_replicas'),
+    maxes[0],
+  ]);
 });

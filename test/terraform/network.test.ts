@@ -14,7 +14,10 @@ test('network: custom-mode VPC with global routing', (t) => {
 
 test('network: every subnet, in every region, has Private Google Access and flow logs', (t) => {
   const subnets = resources(synth(twoRegionConfig()).base, 'google_compute_subnetwork');
-  t.deepEqual(subnets.map((s) => s['region']), ['europe-west1', 'europe-west4']);
+  t.deepEqual(
+    subnets.map((s) => s['region']),
+    ['europe-west1', 'europe-west4'],
+  );
   for (const subnet of subnets) {
     t.is(subnet['private_ip_google_access'], true);
     t.truthy(at(subnet, 'log_config.metadata'));
@@ -29,7 +32,10 @@ test('network: private services access peering reserves the services range for C
   t.is(peering['service'], 'servicenetworking.googleapis.com');
   t.deepEqual(peering['reserved_peering_ranges'], [refTo(base, 'google_compute_global_address', range, 'name')]);
   const sql = one(base, 'google_sql_database_instance');
-  t.true(list(sql['depends_on']).includes(addressOf(base, 'google_service_networking_connection', peering)), 'Cloud SQL waits for the peering');
+  t.true(
+    list(sql['depends_on']).includes(addressOf(base, 'google_service_networking_connection', peering)),
+    'Cloud SQL waits for the peering',
+  );
 });
 
 test('network: no Cloud NAT or router, so instances have no route to the internet but Google APIs', (t) => {

@@ -11,7 +11,9 @@ const config = prodConfig();
 const { ops, edge } = synth(config);
 const slo = one(ops, 'google_monitoring_slo');
 const policies = resources(ops, 'google_monitoring_alert_policy');
-const burnPolicies = policies.filter((p) => list(p['conditions']).some((c) => String(at(c, 'condition_threshold.filter')).startsWith('select_slo_burn_rate(')));
+const burnPolicies = policies.filter((p) =>
+  list(p['conditions']).some((c) => String(at(c, 'condition_threshold.filter')).startsWith('select_slo_burn_rate(')),
+);
 
 test('SLO: request-based availability with goal 0.9999 on the HTTPS URL map of the load balancer', (t) => {
   t.is(slo['goal'], 0.9999);
@@ -29,12 +31,30 @@ test('SLO: fast and slow multi-window burn-rate alerts, each a long AND a short 
   const sloName = refTo(ops, 'google_monitoring_slo', slo, 'name');
   const windows = burnPolicies.map((p) => ({
     combiner: p['combiner'],
-    conditions: list(p['conditions']).map((c) => [at(c, 'condition_threshold.filter'), at(c, 'condition_threshold.threshold_value')]),
+    conditions: list(p['conditions']).map((c) => [
+      at(c, 'condition_threshold.filter'),
+      at(c, 'condition_threshold.threshold_value'),
+    ]),
   }));
-  t.deepEqual(windows.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [
-    { combiner: 'AND', conditions: [[`select_slo_burn_rate("${sloName}", "21600s")`, 6], [`select_slo_burn_rate("${sloName}", "1800s")`, 6]] },
-    { combiner: 'AND', conditions: [[`select_slo_burn_rate("${sloName}", "3600s")`, 14.4], [`select_slo_burn_rate("${sloName}", "300s")`, 14.4]] },
-  ]);
+  t.deepEqual(
+    windows.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    [
+      {
+        combiner: 'AND',
+        conditions: [
+          [`select_slo_burn_rate("${sloName}", "21600s")`, 6],
+          [`select_slo_burn_rate("${sloName}", "1800s")`, 6],
+        ],
+      },
+      {
+        combiner: 'AND',
+        conditions: [
+          [`select_slo_burn_rate("${sloName}", "3600s")`, 14.4],
+          [`select_slo_burn_rate("${sloName}", "300s")`, 14.4],
+        ],
+      },
+    ],
+  );
 });
 
 test('uptime check: HTTPS GET /healthz on the configured domain, certificate validated, with an alert', (t) => {
@@ -44,7 +64,11 @@ test('uptime check: HTTPS GET /healthz on the configured domain, certificate val
   t.is(at(check, 'http_check.validate_ssl'), true);
   t.is(at(check, 'monitored_resource.labels.host'), config.domain);
   const checkId = refTo(ops, 'google_monitoring_uptime_check_config', check, 'uptime_check_id');
-  t.true(policies.some((p) => String(at(p, 'conditions.0.condition_threshold.filter')).includes(`metric.label.check_id="${checkId}"`)));
+  t.true(
+    policies.some((p) =>
+      String(at(p, 'conditions.0.condition_threshold.filter')).includes(`metric.label.check_id="${checkId}"`),
+    ),
+  );
 });
 
 test('alerts: every policy notifies the on-call email channel from config', (t) => {
@@ -52,7 +76,10 @@ test('alerts: every policy notifies the on-call email channel from config', (t) 
   t.is(channel['type'], 'email');
   t.is(at(channel, 'labels.email_address'), config.alertEmail);
   t.true(policies.length >= 4);
-  for (const policy of policies) t.deepEqual(policy['notification_channels'], [refTo(ops, 'google_monitoring_notification_channel', channel, 'name')]);
+  for (const policy of policies)
+    t.deepEqual(policy['notification_channels'], [
+      refTo(ops, 'google_monitoring_notification_channel', channel, 'name'),
+    ]);
 });
 
 test('alerts: the journal-loss alert matches the line the shutdown script prints', (t) => {
@@ -60,5 +87,7 @@ test('alerts: the journal-loss alert matches the line the shutdown script prints
   const [prefix, message] = JOURNAL_LOSS_LINE.split(': ');
   t.true(script.includes(`log() { echo "${String(prefix)}: $*"; }`));
   t.true(script.includes(`log "${String(message)}:`));
-  t.true(policies.some((p) => String(at(p, 'conditions.0.condition_matched_log.filter')).includes(`"${JOURNAL_LOSS_LINE}"`)));
+  t.true(
+    policies.some((p) => String(at(p, 'conditions.0.condition_matched_log.filter')).includes(`"${JOURNAL_LOSS_LINE}"`)),
+  );
 });

@@ -21,7 +21,10 @@ test('roll: --image alone makes it the stable image and ends any canary', (t) =>
 });
 
 test('roll: --canary keeps the stable image and adds the new one at the size given', (t) => {
-  t.deepEqual(rollRelease(STABLE, { image: NEXT, canary: '10%' }), { image: STABLE.image, canary: { image: NEXT, size: '10%' } });
+  t.deepEqual(rollRelease(STABLE, { image: NEXT, canary: '10%' }), {
+    image: STABLE.image,
+    canary: { image: NEXT, size: '10%' },
+  });
   t.throws(() => rollRelease(STABLE, { image: STABLE.image, canary: '1' }), { message: /already the stable image/ });
 });
 
@@ -30,14 +33,22 @@ test('roll: arguments are validated and the rollback command names the previous 
   t.throws(() => parseRollArgs([]), { message: /--image must be an exact image name/ });
   t.throws(() => parseRollArgs(['--image', NEXT, '--canary', '150%']), { message: /--canary must be a percentage/ });
   t.throws(() => parseRollArgs(['--image', NEXT, '--force']), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
-  t.deepEqual(describeRoll(STABLE, { image: NEXT, canary: null }).at(-1), `rollback: npm run infra:roll -- --image ${STABLE.image}`);
+  t.deepEqual(
+    describeRoll(STABLE, { image: NEXT, canary: null }).at(-1),
+    `rollback: npm run infra:roll -- --image ${STABLE.image}`,
+  );
 });
 
-test('roll: a new image changes only the fleet stack, and there only the templates\' image', (t) => {
+test("roll: a new image changes only the fleet stack, and there only the templates' image", (t) => {
   const before = synth(prodConfig({ release: STABLE }));
   const after = synth(prodConfig({ release: { image: NEXT, canary: null } }));
   for (const layer of LAYERS.filter((l) => l !== 'fleet')) t.deepEqual(after[layer], before[layer], layer);
-  const strip = (template: Record<string, unknown>) => ({ ...template, disk: undefined, description: undefined, labels: undefined });
+  const strip = (template: Record<string, unknown>) => ({
+    ...template,
+    disk: undefined,
+    description: undefined,
+    labels: undefined,
+  });
   const [old, fresh] = [before, after].map((s) => one(s.fleet, 'google_compute_instance_template'));
   t.deepEqual(strip(fresh ?? {}), strip(old ?? {}));
   t.is(at(fresh, 'disk.0.source_image'), `projects/counter-api-prod/global/images/${NEXT}`);
@@ -54,13 +65,22 @@ test('roll: the command rewrites the release file, re-synthesizes and prints the
     writeFileSync(join(dir, 'prod.release.json'), JSON.stringify(STABLE));
     const out = join(dir, 'out');
     const env = { ...process.env, INFRA_ENV: 'prod', INFRA_ENVS_DIR: dir, CDKTF_OUTDIR: out };
-    const run = spawnSync(process.execPath, ['--import=tsx', 'terraform/roll.ts', '--image', NEXT, '--canary', '10%'], { env, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['--import=tsx', 'terraform/roll.ts', '--image', NEXT, '--canary', '10%'], {
+      env,
+      encoding: 'utf8',
+    });
     t.is(run.status, 0, run.stderr);
-    t.deepEqual(JSON.parse(readFileSync(join(dir, 'prod.release.json'), 'utf8')), { image: STABLE.image, canary: { image: NEXT, size: '10%' } });
+    t.deepEqual(JSON.parse(readFileSync(join(dir, 'prod.release.json'), 'utf8')), {
+      image: STABLE.image,
+      canary: { image: NEXT, size: '10%' },
+    });
     t.true(readFileSync(join(out, 'stacks', 'fleet-prod', 'cdk.tf.json'), 'utf8').includes(`images/${NEXT}`));
     t.regex(run.stdout, new RegExp(`terraform -chdir=${out}/stacks/fleet-prod plan`));
     t.regex(run.stdout, new RegExp(`rollback: npm run infra:roll -- --image ${STABLE.image}`));
-    const bad = spawnSync(process.execPath, ['--import=tsx', 'terraform/roll.ts', '--image', 'family/counter-api'], { env, encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, ['--import=tsx', 'terraform/roll.ts', '--image', 'family/counter-api'], {
+      env,
+      encoding: 'utf8',
+    });
     t.is(bad.status, 1);
     t.regex(bad.stderr, /--image must be an exact image name/);
   } finally {

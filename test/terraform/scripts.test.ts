@@ -37,12 +37,27 @@ test('scripts: literal() escapes interpolations and directives, and only those',
 });
 
 test('app environment: the LB port, the private database over TLS with the CA file, the durable journal', (t) => {
-  const env = appEnvironment({ pgHost: '10.100.0.3', pgServerCa: 'PEM', sslMode: 'verify-ca', passwordSecretId: 'projects/p/secrets/s' });
+  const env = appEnvironment({
+    pgHost: '10.100.0.3',
+    pgServerCa: 'PEM',
+    sslMode: 'verify-ca',
+    passwordSecretId: 'projects/p/secrets/s',
+  });
   t.deepEqual(env.split('\n'), [
-    'PORT=8080', 'PGHOST=10.100.0.3', 'PGPORT=5432', 'PGDATABASE=counter', 'PGUSER=counter',
-    'PGSSLMODE=verify-ca', 'PGSSLROOTCERT=/etc/counter-api/pg-server-ca.pem', 'JOURNAL_DIR=/var/lib/counter-api/journal', 'LOG_LEVEL=info',
+    'PORT=8080',
+    'PGHOST=10.100.0.3',
+    'PGPORT=5432',
+    'PGDATABASE=counter',
+    'PGUSER=counter',
+    'PGSSLMODE=verify-ca',
+    'PGSSLROOTCERT=/etc/counter-api/pg-server-ca.pem',
+    'JOURNAL_DIR=/var/lib/counter-api/journal',
+    'LOG_LEVEL=info',
   ]);
   t.false(env.includes('PGPASSWORD'));
-  t.regex(String(at(template, 'metadata.counter-api-env')), /^PORT=8080\nPGHOST=\$\{data\.google_sql_database_instance\.[^.]+\.private_ip_address\}\n/);
+  t.regex(
+    String(at(template, 'metadata.counter-api-env')),
+    /^PORT=8080\nPGHOST=\$\{data\.google_sql_database_instance\.[^.]+\.private_ip_address\}\n/,
+  );
   t.regex(String(at(template, 'metadata.counter-api-pg-server-ca')), /server_ca_cert\[0\]\.cert\}$/);
 });

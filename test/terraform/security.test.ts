@@ -26,7 +26,11 @@ test('instances: no template or instance anywhere has an external IP (access_con
 
 test('instances: Shielded VM with secure boot, vTPM and integrity monitoring', (t) => {
   for (const template of templates) {
-    t.deepEqual(template['shielded_instance_config'], { enable_secure_boot: true, enable_vtpm: true, enable_integrity_monitoring: true });
+    t.deepEqual(template['shielded_instance_config'], {
+      enable_secure_boot: true,
+      enable_vtpm: true,
+      enable_integrity_monitoring: true,
+    });
   }
 });
 
@@ -49,8 +53,11 @@ test('instances: run as the dedicated service account, never the default compute
 test('IAM: the fleet account has exactly logWriter and metricWriter on the project, and nobody gets a primitive role', (t) => {
   const members = resources(all, 'google_project_iam_member');
   t.deepEqual(members.map((m) => m['role']).sort(), [...FLEET_PROJECT_ROLES].sort());
-  const everyRole = ['google_project_iam_member', 'google_project_iam_binding', 'google_secret_manager_secret_iam_member']
-    .flatMap((type) => resources(all, type).map((m) => String(m['role'])));
+  const everyRole = [
+    'google_project_iam_member',
+    'google_project_iam_binding',
+    'google_secret_manager_secret_iam_member',
+  ].flatMap((type) => resources(all, type).map((m) => String(m['role'])));
   for (const role of everyRole) t.notRegex(role, /^roles\/(owner|editor|viewer)$/);
   t.deepEqual(resources(all, 'google_project_iam_binding'), []);
   t.deepEqual(resources(all, 'google_project_iam_policy'), []);
@@ -61,17 +68,38 @@ test('IAM: the fleet may read the database password secret and no other', (t) =>
   const secret = one(all.base, 'google_secret_manager_secret');
   t.is(grant['role'], 'roles/secretmanager.secretAccessor');
   t.is(grant['secret_id'], `projects/${prodConfig().project}/secrets/${String(secret['secret_id'])}`);
-  t.is(at(one(all.fleet, 'google_compute_instance_template'), 'metadata.counter-api-db-password-secret'), grant['secret_id']);
+  t.is(
+    at(one(all.fleet, 'google_compute_instance_template'), 'metadata.counter-api-db-password-secret'),
+    grant['secret_id'],
+  );
 });
 
 test('firewall: the only allow rules are LB health-check/proxy ranges to 8080 and IAP to 22, both on the fleet account', (t) => {
   const account = refTo(all.fleet, 'google_service_account', one(all.fleet, 'google_service_account'), 'email');
-  const rules = allowRules(all).map((r) => ({
-    sources: r['source_ranges'], allow: r['allow'], direction: r['direction'], targets: r['target_service_accounts'], tags: r['target_tags'],
-  })).sort((a, b) => JSON.stringify(b.allow).localeCompare(JSON.stringify(a.allow)));
+  const rules = allowRules(all)
+    .map((r) => ({
+      sources: r['source_ranges'],
+      allow: r['allow'],
+      direction: r['direction'],
+      targets: r['target_service_accounts'],
+      tags: r['target_tags'],
+    }))
+    .sort((a, b) => JSON.stringify(b.allow).localeCompare(JSON.stringify(a.allow)));
   t.deepEqual(rules, [
-    { sources: ['35.191.0.0/16', '130.211.0.0/22'], allow: [{ protocol: 'tcp', ports: ['8080'] }], direction: 'INGRESS', targets: [account], tags: undefined },
-    { sources: ['35.235.240.0/20'], allow: [{ protocol: 'tcp', ports: ['22'] }], direction: 'INGRESS', targets: [account], tags: undefined },
+    {
+      sources: ['35.191.0.0/16', '130.211.0.0/22'],
+      allow: [{ protocol: 'tcp', ports: ['8080'] }],
+      direction: 'INGRESS',
+      targets: [account],
+      tags: undefined,
+    },
+    {
+      sources: ['35.235.240.0/20'],
+      allow: [{ protocol: 'tcp', ports: ['22'] }],
+      direction: 'INGRESS',
+      targets: [account],
+      tags: undefined,
+    },
   ]);
 });
 

@@ -10,10 +10,17 @@ import { LAYERS, prodConfig, synth, twoRegionConfig, type Layer, type Synth } fr
 function stable(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stable);
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).filter(([k]) => k !== '//').map(([k, v]) => [k, stable(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([k]) => k !== '//')
+      .map(([k, v]) => [k, stable(v)]),
+  );
 }
 
-const canary = { image: 'counter-api-3f9c2a1b4d5e-20261129t101500', canary: { image: 'counter-api-8d0e7c6b5a49-20261201t090000', size: '10%' } };
+const canary = {
+  image: 'counter-api-3f9c2a1b4d5e-20261129t101500',
+  canary: { image: 'counter-api-8d0e7c6b5a49-20261201t090000', size: '10%' },
+};
 const variants: [string, Synth, readonly Layer[]][] = [
   ['prod', synth(prodConfig()), LAYERS],
   ['prod, two regions', synth(twoRegionConfig()), LAYERS],

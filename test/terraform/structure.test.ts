@@ -20,8 +20,10 @@ function references(json: string): string[] {
 
 function declared(stack: TfJson): Set<string> {
   const names = new Set<string>();
-  for (const [type, blocks] of Object.entries(stack.resource ?? {})) for (const name of Object.keys(blocks)) names.add(`${type}.${name}`);
-  for (const [type, blocks] of Object.entries(stack.data ?? {})) for (const name of Object.keys(blocks)) names.add(`data.${type}.${name}`);
+  for (const [type, blocks] of Object.entries(stack.resource ?? {}))
+    for (const name of Object.keys(blocks)) names.add(`${type}.${name}`);
+  for (const [type, blocks] of Object.entries(stack.data ?? {}))
+    for (const name of Object.keys(blocks)) names.add(`data.${type}.${name}`);
   return names;
 }
 
@@ -38,12 +40,18 @@ test('stacks: one per layer, named <layer>-<env>, each with its own state prefix
     t.is(at(all[layer].terraform, 'backend.gcs.bucket'), config.stateBucket);
     return at(all[layer].terraform, 'backend.gcs.prefix');
   });
-  t.deepEqual(prefixes, LAYERS.map((l) => `${config.prefix}/${l}`));
+  t.deepEqual(
+    prefixes,
+    LAYERS.map((l) => `${config.prefix}/${l}`),
+  );
 });
 
 test('stacks: pin the google provider exactly and label every resource through default_labels', (t) => {
   for (const layer of LAYERS) {
-    t.deepEqual(at(all[layer].terraform, 'required_providers.google'), { source: 'hashicorp/google', version: '6.50.0' });
+    t.deepEqual(at(all[layer].terraform, 'required_providers.google'), {
+      source: 'hashicorp/google',
+      version: '6.50.0',
+    });
     const provider = all[layer].provider?.['google']?.[0];
     t.is(at(provider, 'project'), config.project);
     t.like(at(provider, 'default_labels'), { app: 'counter-api', env: 'prod', managed_by: 'cdktf', layer });
@@ -60,7 +68,9 @@ test('stacks: every ${...} reference resolves to a resource or data source of th
 });
 
 test('stacks: the reference check itself catches a dangling reference', (t) => {
-  const broken: TfJson = { resource: { google_compute_network: { vpc: { name: '${google_compute_subnetwork.gone.name}' } } } };
+  const broken: TfJson = {
+    resource: { google_compute_network: { vpc: { name: '${google_compute_subnetwork.gone.name}' } } },
+  };
   t.deepEqual(unresolved(broken), ['google_compute_subnetwork.gone.name']);
   t.deepEqual(references('"a $${literal} b ${x.y.z}"'), ['x.y.z']);
 });
@@ -69,7 +79,10 @@ test('synth: writes valid cdk.tf.json for every stack, with the same content as 
   const dir = mkdtempSync(join(tmpdir(), 'cdktf-'));
   try {
     const stacks = synthesize(config, dir);
-    t.deepEqual(stacks, LAYERS.map((l) => `${l}-prod`));
+    t.deepEqual(
+      stacks,
+      LAYERS.map((l) => `${l}-prod`),
+    );
     for (const layer of LAYERS) {
       const json = JSON.parse(readFileSync(join(dir, 'stacks', `${layer}-prod`, 'cdk.tf.json'), 'utf8')) as TfJson;
       t.deepEqual(unresolved(json), []);

@@ -54,14 +54,24 @@ test('values are handed out in arrival order', async (t) => {
   const allocator = new CoalescingAllocator({ db, log: silentLog, maxBatch: 7, deadlineMs: 10_000 });
   const values = (await Promise.all(Array.from({ length: 200 }, () => allocator.next()))).map((a) => a.value);
   await allocator.close();
-  t.deepEqual(values, Array.from({ length: 200 }, (_, i) => i + 1));
+  t.deepEqual(
+    values,
+    Array.from({ length: 200 }, (_, i) => i + 1),
+  );
   await db.close();
 });
 
 test('connections terminated mid-batch under load: no duplicate, no gap, every committed value accounted for', async (t) => {
   const { db, url } = await freshDb(t.context.pg, 'alloc-terminate');
   const { counts, metrics } = countingMetrics();
-  const allocator = new CoalescingAllocator({ db, log: silentLog, maxBatch: 50, deadlineMs: 20_000, metrics, retryDelayMs: 5 });
+  const allocator = new CoalescingAllocator({
+    db,
+    log: silentLog,
+    maxBatch: 50,
+    deadlineMs: 20_000,
+    metrics,
+    retryDelayMs: 5,
+  });
   let stop = false;
   let terminated = 0;
   const killer = (async () => {
@@ -120,14 +130,20 @@ test('a request that gives up before its batch commits gets 503, and its committ
   await allocator.close();
   t.is(first.value, 1);
   t.true(late.every((o) => o.status === 'rejected' && o.reason instanceof UnavailableError));
-  t.deepEqual(after.map((a) => a.value), [2, 3, 4]);
+  t.deepEqual(
+    after.map((a) => a.value),
+    [2, 3, 4],
+  );
   t.is(await readCounter(db), 4);
   await holder.close();
   await db.close();
 });
 
 test('with the database unreachable a request fails with UnavailableError by its deadline, not later', async (t) => {
-  const db = createDb({ config: loadConfig({ DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none', DB_CONNECT_TIMEOUT_MS: '200' }).db, log: silentLog });
+  const db = createDb({
+    config: loadConfig({ DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none', DB_CONNECT_TIMEOUT_MS: '200' }).db,
+    log: silentLog,
+  });
   const allocator = new CoalescingAllocator({ db, log: silentLog, maxBatch: 10, deadlineMs: 400 });
   const started = Date.now();
   await t.throwsAsync(allocator.next(), { instanceOf: UnavailableError });
@@ -154,7 +170,14 @@ test('a commit whose acknowledgement is lost is retried under its id and not app
       return rows;
     },
   };
-  const allocator = new CoalescingAllocator({ db: flaky, log: silentLog, maxBatch: 1000, deadlineMs: 10_000, metrics, retryDelayMs: 1 });
+  const allocator = new CoalescingAllocator({
+    db: flaky,
+    log: silentLog,
+    maxBatch: 1000,
+    deadlineMs: 10_000,
+    metrics,
+    retryDelayMs: 1,
+  });
   const values: number[] = [];
   await Promise.all(
     Array.from({ length: 10 }, async () => {

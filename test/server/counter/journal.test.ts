@@ -8,19 +8,30 @@ import test from 'ava';
 import { Journal, isJournalFile, ownerAlive, pendingEntries } from '../../../server/counter/journal.js';
 import { tempDir } from '../../helpers/temp.js';
 
-
 test('add is on disk when it resolves; done removes it from the pending set', async (t) => {
   const journal = new Journal({ dir: tempDir(t), workerId: 3 });
   await journal.add('a', 2);
   await journal.add('b', 5);
   t.is(journal.pendingIncrements, 7);
   const onDisk = pendingEntries(readFileSync(journal.path, 'utf8')).entries;
-  t.deepEqual(onDisk.map((e) => [e.id, e.n]), [['a', 2], ['b', 5]]);
+  t.deepEqual(
+    onDisk.map((e) => [e.id, e.n]),
+    [
+      ['a', 2],
+      ['b', 5],
+    ],
+  );
   journal.done('a', { first: 10, last: 11 });
   t.is(journal.pendingIncrements, 5);
-  t.deepEqual(journal.oldest(Number.POSITIVE_INFINITY).map((e) => e.id), ['b']);
+  t.deepEqual(
+    journal.oldest(Number.POSITIVE_INFINITY).map((e) => e.id),
+    ['b'],
+  );
   await journal.close();
-  t.deepEqual(pendingEntries(readFileSync(journal.path, 'utf8')).entries.map((e) => e.id), ['b']);
+  t.deepEqual(
+    pendingEntries(readFileSync(journal.path, 'utf8')).entries.map((e) => e.id),
+    ['b'],
+  );
 });
 
 test('the file name carries worker, pid and start time, and the owner is seen alive', (t) => {
@@ -46,12 +57,17 @@ test('parsing ignores a torn last line (a write cut by a crash) and counts it', 
     '{"op":"add","id":"z","n"',
   ].join('\n');
   const { entries, torn } = pendingEntries(text);
-  t.deepEqual(entries.map((e) => e.id), ['y']);
+  t.deepEqual(
+    entries.map((e) => e.id),
+    ['y'],
+  );
   t.is(torn, 1);
 });
 
 test('parsing refuses records with a size that is not a positive integer', (t) => {
-  const { entries, torn } = pendingEntries(`${JSON.stringify({ op: 'add', id: 'q', n: -4, at: 1 })}\n${JSON.stringify({ op: 'add', id: 'r', n: 2.5, at: 1 })}\n`);
+  const { entries, torn } = pendingEntries(
+    `${JSON.stringify({ op: 'add', id: 'q', n: -4, at: 1 })}\n${JSON.stringify({ op: 'add', id: 'r', n: 2.5, at: 1 })}\n`,
+  );
   t.deepEqual(entries, []);
   t.is(torn, 2);
 });
@@ -73,7 +89,10 @@ test('an add queued behind a retire is not lost with the file', async (t) => {
   const retired = journal.retire();
   const added = journal.add('b', 4);
   await Promise.all([retired, added]);
-  t.deepEqual(pendingEntries(readFileSync(journal.path, 'utf8')).entries.map((e) => e.id), ['b']);
+  t.deepEqual(
+    pendingEntries(readFileSync(journal.path, 'utf8')).entries.map((e) => e.id),
+    ['b'],
+  );
   await journal.close();
 });
 

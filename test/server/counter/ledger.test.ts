@@ -3,7 +3,13 @@
 
 import { randomUUID } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
-import { BatchCancelledError, commitBatch, commitBatches, fenceBatch, readCounter } from '../../../server/counter/ledger.js';
+import {
+  BatchCancelledError,
+  commitBatch,
+  commitBatches,
+  fenceBatch,
+  readCounter,
+} from '../../../server/counter/ledger.js';
 import { useMigratedDatabase, type DatabaseContext } from '../../helpers/app.js';
 
 const test = anyTest as TestFn<DatabaseContext>;
@@ -67,7 +73,8 @@ test.serial('commitBatches with some ids already committed or fenced applies onl
 test.serial('a batch size that is not a positive integer is refused and changes nothing', async (t) => {
   const { db } = t.context;
   const before = await readCounter(db);
-  for (const n of [0, -1, 1.5, Number.NaN]) await t.throwsAsync(commitBatch(db, randomUUID(), n), { instanceOf: RangeError });
+  for (const n of [0, -1, 1.5, Number.NaN])
+    await t.throwsAsync(commitBatch(db, randomUUID(), n), { instanceOf: RangeError });
   t.is(await readCounter(db), before);
 });
 

@@ -15,7 +15,9 @@ test.serial('pruneLedger deletes rows older than the retention and keeps newer o
   const old = [randomUUID(), randomUUID(), randomUUID()];
   const recent = [randomUUID(), randomUUID()];
   for (const id of [...old, ...recent]) await commitBatch(db, id, 1);
-  await db.query("UPDATE counter_batch SET created_at = now() - interval '5 hours' WHERE batch_id = ANY($1::uuid[])", [old]);
+  await db.query("UPDATE counter_batch SET created_at = now() - interval '5 hours' WHERE batch_id = ANY($1::uuid[])", [
+    old,
+  ]);
   const before = await readCounter(db);
   const deleted = await pruneLedger(db, 4);
   const left = await db.query<{ id: string }>('SELECT batch_id::text AS id FROM counter_batch ORDER BY created_at');

@@ -20,7 +20,8 @@ export type Layer = 'base' | 'fleet' | 'edge' | 'ops';
 export type Synth = Readonly<Record<Layer, TfJson>>;
 export const LAYERS: readonly Layer[] = ['base', 'fleet', 'edge', 'ops'];
 
-const envFile = (name: string): unknown => JSON.parse(readFileSync(new URL(`../../../terraform/envs/${name}`, import.meta.url), 'utf8'));
+const envFile = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../../../terraform/envs/${name}`, import.meta.url), 'utf8'));
 export const PROD_FILE = envFile('prod.json') as Record<string, unknown>;
 export const PROD_RELEASE = envFile('prod.release.json') as Release;
 
@@ -59,7 +60,12 @@ export function one(from: TfJson | Synth, type: string): Block {
 
 /** Value at a dotted path ("update_policy.max_surge_fixed", "version.1.target_size"). */
 export function at(value: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined), value);
+  return path
+    .split('.')
+    .reduce<unknown>(
+      (v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined),
+      value,
+    );
 }
 
 export function num(value: unknown): number {
