@@ -19,7 +19,8 @@ import { ComputeTargetHttpProxy } from '@cdktf/provider-google/lib/compute-targe
 import { ComputeTargetHttpsProxy } from '@cdktf/provider-google/lib/compute-target-https-proxy/index.js';
 import { ComputeUrlMap } from '@cdktf/provider-google/lib/compute-url-map/index.js';
 import type { EdgeConfig } from '../config-schema.js';
-import { APP_PORT, APP_PORT_NAME, type Names } from '../naming.js';
+import { APP_PORT_NAME, type Names } from '../naming.js';
+import { DRAINING_TIMEOUT_SEC, READINESS_CHECK } from '../serving-policy.js';
 
 export interface LoadBalancerOptions {
   readonly names: Names;
@@ -58,11 +59,11 @@ export class LoadBalancer extends Construct {
     });
     const readiness = new ComputeHealthCheck(this, 'readiness', {
       name: n.backendCheck,
-      checkIntervalSec: 5,
-      timeoutSec: 3,
-      healthyThreshold: 2,
-      unhealthyThreshold: 2,
-      httpHealthCheck: { port: APP_PORT, requestPath: '/readyz' },
+      checkIntervalSec: READINESS_CHECK.checkIntervalSec,
+      timeoutSec: READINESS_CHECK.timeoutSec,
+      healthyThreshold: READINESS_CHECK.healthyThreshold,
+      unhealthyThreshold: READINESS_CHECK.unhealthyThreshold,
+      httpHealthCheck: { port: READINESS_CHECK.port, requestPath: READINESS_CHECK.path },
       logConfig: { enable: false },
     });
     this.backend = new ComputeBackendService(this, 'backend', {
@@ -71,7 +72,7 @@ export class LoadBalancer extends Construct {
       protocol: 'HTTP',
       portName: APP_PORT_NAME,
       timeoutSec: 30,
-      connectionDrainingTimeoutSec: options.drainingSeconds ?? 45,
+      connectionDrainingTimeoutSec: options.drainingSeconds ?? DRAINING_TIMEOUT_SEC,
       healthChecks: [readiness.id],
       securityPolicy: options.securityPolicy,
       logConfig: { enable: true, sampleRate: options.edge.requestLogSampleRate },

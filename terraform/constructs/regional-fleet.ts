@@ -13,6 +13,7 @@ import {
 } from '@cdktf/provider-google/lib/compute-region-instance-group-manager/index.js';
 import type { RegionConfig, Release } from '../config-schema.js';
 import { APP_PORT, APP_PORT_NAME, type Names } from '../naming.js';
+import { AUTOHEAL_CHECK, rolloutPolicy } from '../serving-policy.js';
 import type { FleetSize } from '../sizing.js';
 import { InstanceTemplate, type InstanceTemplateOptions } from './instance-template.js';
 
@@ -57,11 +58,11 @@ export class RegionalFleet extends Construct {
     // Liveness only: /healthz stays 200 in degraded mode, so a Cloud SQL outage never triggers mass repairs.
     this.autohealCheck = new ComputeHealthCheck(this, 'autoheal', {
       name: n.autohealCheck(region),
-      checkIntervalSec: 10,
-      timeoutSec: 5,
-      healthyThreshold: 2,
-      unhealthyThreshold: 5,
-      httpHealthCheck: { port: APP_PORT, requestPath: '/healthz' },
+      checkIntervalSec: AUTOHEAL_CHECK.checkIntervalSec,
+      timeoutSec: AUTOHEAL_CHECK.timeoutSec,
+      healthyThreshold: AUTOHEAL_CHECK.healthyThreshold,
+      unhealthyThreshold: AUTOHEAL_CHECK.unhealthyThreshold,
+      httpHealthCheck: { port: AUTOHEAL_CHECK.port, requestPath: AUTOHEAL_CHECK.path },
     });
     this.group = new ComputeRegionInstanceGroupManager(this, 'group', {
       name: n.group(region),
@@ -73,15 +74,7 @@ export class RegionalFleet extends Construct {
       version: versions,
       autoHealingPolicies: { healthCheck: this.autohealCheck.id, initialDelaySec: options.bootSeconds },
       instanceLifecyclePolicy: { defaultActionOnFailure: 'REPAIR', forceUpdateOnRepair: 'YES' },
-      updatePolicy: {
-        type: 'PROACTIVE',
-        minimalAction: 'REPLACE',
-        mostDisruptiveAllowedAction: 'REPLACE',
-        maxUnavailableFixed: 0,
-        maxSurgeFixed: options.region.zones.length,
-        replacementMethod: 'SUBSTITUTE',
-        instanceRedistributionType: 'PROACTIVE',
-      },
+      updatePolicy: { ...rolloutPolicy(options.region.zones.length) },
       // Apply returns when every VM runs its target version, so the old template is unused when it is deleted.
       waitForInstances: true,
       waitForInstancesStatus: 'UPDATED',
