@@ -33,6 +33,10 @@ const playbooks = [
   'audit-service.yml',
   'audit-hardening.yml',
   'audit-report.yml',
+  'audit-hosts.yml',
+  'audit-drift.yml',
+  'audit-cve.yml',
+  'known-hosts.yml',
   'smoke.yml',
   'seal.yml',
 ];
