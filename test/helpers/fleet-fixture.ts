@@ -52,12 +52,18 @@ export interface HostRootOptions {
   readonly image: string;
   readonly kernel: string;
   readonly nodeVersion: string;
+  /** Installed versions that differ from PACKAGES (binary and source alike), e.g. a patched libssl. */
+  readonly versions?: Readonly<Record<string, string>>;
 }
 
 /** Lays out the host's tree under root and returns the manifest it recorded. */
 export function makeHostRoot(root: string, options: HostRootOptions): Record<string, string> {
   const status: string[] = [];
-  for (const pkg of PACKAGES) {
+  const packages = PACKAGES.map((pkg) => {
+    const version = options.versions?.[pkg.name];
+    return version === undefined ? pkg : { ...pkg, version, sourceVersion: version };
+  });
+  for (const pkg of packages) {
     const all = { ...pkg.files, ...pkg.conffiles };
     for (const [file, content] of Object.entries(all)) put(root, file, content);
     const conffiles = Object.entries(pkg.conffiles ?? {}).map(([file, content]) => ` ${file} ${md5(content)}`);
@@ -88,7 +94,8 @@ export function makeHostRoot(root: string, options: HostRootOptions): Record<str
   put(root, `/boot/vmlinuz-${options.kernel}`, 'kernel\n');
   put(root, '/etc/counter-api-image', `IMAGE_NAME=${options.image}\nGIT_SHA=0123456789ab\n`);
 
-  const tsv = PACKAGES.map((pkg) => `${pkg.name}\t${pkg.version}\tamd64`)
+  const tsv = packages
+    .map((pkg) => `${pkg.name}\t${pkg.version}\tamd64`)
     .sort()
     .join('\n');
   put(root, `${MANIFEST_DIR}/packages.tsv`, `${tsv}\n`);
