@@ -6,6 +6,7 @@ export default {
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
   workerThreads: false,
-  timeout: '15m',
+  // Inactivity limit: the bake is one test; on a loaded machine it has taken 17 min.
+  timeout: '30m',
   concurrency: 1,
 };

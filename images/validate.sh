@@ -22,6 +22,9 @@ repo=$(cd "$here/.." && pwd)
 template=$here/counter-api
 example=$here/counter-api.pkrvars.hcl.example
 dummy_sha=0123456789abcdef0123456789abcdef01234567
+dummy_digest=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+# What build.sh passes (from git, the verified bundle artifact, the release).
+passed=(-var "git_sha=$dummy_sha" -var "bundle_sha256=$dummy_digest" -var "bundle_tree_sha256=$dummy_digest" -var "image_version=1.0.0")
 failed=0
 
 step() { printf '\n== %s\n' "$*"; }
@@ -58,7 +61,7 @@ version=$(packer version | sed -n 's/^Packer v\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
 read -r major minor <<<"$version"
 if (( major > 1 || minor >= 11 )); then
   echo "Packer $major.$minor: validating the template as is"
-  packer validate -var-file="$scratch/example.pkrvars.hcl" -var "git_sha=$dummy_sha" "$template" || fail "packer validate"
+  packer validate -var-file="$scratch/example.pkrvars.hcl" "${passed[@]}" "$template" || fail "packer validate"
 else
   echo "Packer $major.$minor predates plugins: validating a copy without the packer {} and validation {} blocks"
   for file in "$template"/*.pkr.hcl; do
@@ -72,7 +75,7 @@ else
   if grep -q 'validation {' "$legacy"/*.pkr.hcl; then
     fail "could not strip every validation block (unexpected formatting)"
   fi
-  (cd "$legacy" && packer validate -var-file="$scratch/example.pkrvars.hcl" -var "git_sha=$dummy_sha" .) || fail "packer validate"
+  (cd "$legacy" && packer validate -var-file="$scratch/example.pkrvars.hcl" "${passed[@]}" .) || fail "packer validate"
 fi
 
 step "ansible-playbook --syntax-check"

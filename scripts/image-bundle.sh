@@ -5,6 +5,14 @@
 # registry access, nor a compiler. Reproducible: sorted, root-owned, fixed
 # mtimes, normalised modes.
 #
+# This is the artifact CI builds once, tests (npm run image:test bakes it) and
+# publishes; images/build.sh bakes that artifact, checked against its digest,
+# never a rebuild on the operator's machine. Beside OUT it writes
+#   OUT.sha256  the tarball's digest (sha256sum format)
+#   OUT.json    {git_sha, tarball_sha256, tree_sha256, tree_dir}: tree_sha256 is
+#               the deployed tree's digest as the image manifest records it
+#               (scripts/image-bundle-digest.sh), and labels the image.
+#
 # Usage: scripts/image-bundle.sh [OUT]   (default: .cache/image/counter-api-bundle.tar.gz)
 # Environment: IMAGE_BUNDLE_SKIP_BUILD=1 to reuse an existing dist/.
 set -euo pipefail
@@ -46,4 +54,14 @@ tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner \
   --mtime="@$epoch" --mode='u+rwX,go+rX,go-w' \
   -cf - . | gzip -n -6 > "$out.partial"
 mv "$out.partial" "$out"
+digests=$(bash "$repo/scripts/image-bundle-digest.sh" "$out")
+tar_sha=$(sed -n 's/^tarball //p' <<<"$digests")
+tree_sha=$(sed -n 's/^tree //p' <<<"$digests")
+(cd "$(dirname "$out")" && sha256sum "$(basename "$out")") >"$out.sha256"
+node -e '
+  const [gitSha, tarball, tree] = process.argv.slice(1);
+  const out = { git_sha: gitSha, tarball_sha256: tarball, tree_sha256: tree, tree_dir: "/opt/counter-api" };
+  process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+' "$sha" "$tar_sha" "$tree_sha" >"$out.json"
 echo "image-bundle: $out ($(du -h "$out" | cut -f1), $(tar -tzf "$out" | wc -l) entries, git $sha)" >&2
+echo "image-bundle: sha256 $tar_sha, deployed tree $tree_sha" >&2

@@ -14,6 +14,7 @@ build {
     ansible_env_vars = local.ansible_env
     extra_arguments = [
       "--extra-vars", "bake_app_bundle=${local.app_bundle}",
+      "--extra-vars", "bake_image_version=${var.image_version}",
       "--extra-vars", "bake_image_name=${local.image_name}",
       "--extra-vars", "bake_image_family=${var.image_family}",
       "--extra-vars", "bake_git_sha=${var.git_sha}",
@@ -59,11 +60,14 @@ build {
     output     = "${path.root}/../manifest.json"
     strip_path = true
     custom_data = {
-      image_name   = local.image_name
-      image_family = var.image_family
-      git_sha      = var.git_sha
-      build_date   = local.build_time
-      base_image   = local.base_image
+      image_name        = local.image_name
+      image_version     = var.image_version
+      bundle_sha256     = var.bundle_tree_sha256
+      bundle_tar_sha256 = var.bundle_sha256
+      image_family      = var.image_family
+      git_sha           = var.git_sha
+      build_date        = local.build_time
+      base_image        = local.base_image
     }
   }
 }

@@ -8,13 +8,19 @@ locals {
   base_image  = var.source_image != "" ? var.source_image : var.source_image_family
 
   # Labels answer "what is this image?" without opening it. Label values are
-  # lowercase letters, digits, '-' and '_'.
+  # lowercase letters, digits, '-' and '_', at most 63 characters: a SHA-256
+  # (64 hex digits) is split into two halves, _hi then _lo.
   image_labels = {
-    app        = "counter-api"
-    git_sha    = var.git_sha
-    build_date = local.build_stamp
-    base_image = local.base_image
-    managed_by = "packer"
+    app                  = "counter-api"
+    git_sha              = var.git_sha
+    build_date           = local.build_stamp
+    base_image           = local.base_image
+    image_version        = replace(var.image_version, ".", "_")
+    bundle_sha256_hi     = substr(var.bundle_tree_sha256, 0, 32)
+    bundle_sha256_lo     = substr(var.bundle_tree_sha256, 32, 32)
+    bundle_tar_sha256_hi = substr(var.bundle_sha256, 0, 32)
+    bundle_tar_sha256_lo = substr(var.bundle_sha256, 32, 32)
+    managed_by           = "packer"
   }
 
   repo_dir    = abspath("${path.root}/../..")

@@ -71,8 +71,35 @@ variable "git_sha" {
 
 variable "app_bundle" {
   type        = string
-  description = "Path of the app bundle made by scripts/image-bundle.sh (compiled API + production dependencies)."
+  description = "Path of the app bundle CI built and tested (scripts/image-bundle.sh), fetched and checked against bundle_sha256 by build.sh."
   default     = ".cache/image/counter-api-bundle.tar.gz"
+}
+
+variable "bundle_sha256" {
+  type        = string
+  description = "SHA-256 of the bundle tarball as CI published it; build.sh verifies the file against it, the image is labelled with it."
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.bundle_sha256))
+    error_message = "The bundle_sha256 must be 64 lowercase hex digits."
+  }
+}
+
+variable "bundle_tree_sha256" {
+  type        = string
+  description = "Digest of the deployed app tree (the manifest's bundle_sha256, scripts/image-bundle-digest.sh); labels the image."
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.bundle_tree_sha256))
+    error_message = "The bundle_tree_sha256 must be 64 lowercase hex digits."
+  }
+}
+
+variable "image_version" {
+  type        = string
+  description = "Release of the image (e.g. 1.4.0), recorded in the image manifest and as a label (dots become underscores)."
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9a-z.]+)?$", var.image_version))
+    error_message = "The image_version must look like 1.4.0 or 1.4.0-rc.1."
+  }
 }
 
 variable "machine_type" {

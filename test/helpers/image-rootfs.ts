@@ -1,13 +1,35 @@
-// A Debian root filesystem for a local image bake: made by
-// scripts/image-rootfs.sh (cached debootstrap), with the pseudo filesystems
-// mounted by scripts/image-chroot.sh, and removed safely (never through a
+// A Debian root filesystem for a local image bake, made, baked and sealed by
+// scripts/image-bake-local.sh one step at a time (the same path the twin
+// takes in one command), with the pseudo filesystems mounted by
+// scripts/image-chroot.sh between steps, and removed safely (never through a
 // bind mount) at the end.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { run, runOk, scriptsDir, type RunResult } from './image-exec.js';
+import { cacheDir, run, runOk, scriptsDir, type RunResult } from './image-exec.js';
 
 const chrootScript = path.join(scriptsDir, 'image-chroot.sh');
+const bakeScript = path.join(scriptsDir, 'image-bake-local.sh');
+
+export type BakeStep = 'rootfs' | 'bake' | 'seal';
+
+/** Runs steps of scripts/image-bake-local.sh on DIR; throws with its output on failure. */
+export async function bakeLocal(
+  dir: string,
+  steps: readonly BakeStep[],
+  options: { extraVars?: Readonly<Record<string, unknown>>; bundle?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return runOk('bash', [bakeScript, dir, JSON.stringify(options.extraVars ?? {})], {
+    timeoutMs: options.timeoutMs ?? 28 * 60_000,
+    env: {
+      ...process.env,
+      IMAGE_BAKE_STEPS: steps.join(' '),
+      IMAGE_BAKE_KEEP: '1',
+      IMAGE_BAKE_LOG_DIR: path.join(cacheDir, 'logs'),
+      ...(options.bundle === undefined ? {} : { IMAGE_BUNDLE: options.bundle }),
+    },
+  });
+}
 
 export class Rootfs {
   private constructor(readonly dir: string) {}
@@ -16,7 +38,7 @@ export class Rootfs {
   static async create(): Promise<{ rootfs: Rootfs; cached: boolean; seconds: number; log: string }> {
     const parent = await fs.mkdtemp('/var/tmp/counter-api-image-');
     const dir = path.join(parent, 'root');
-    const result = await runOk('bash', [path.join(scriptsDir, 'image-rootfs.sh'), dir], { timeoutMs: 8 * 60_000 });
+    const result = await bakeLocal(dir, ['rootfs'], { timeoutMs: 8 * 60_000 });
     const log = result.stderr
       .split('\n')
       .filter((line) => line.startsWith('image-rootfs:'))
@@ -70,7 +92,7 @@ export async function lynisIndex(
     await fs.chmod(path.join(work, 'lynis'), 0o755);
     const script =
       'cd /tmp/lynis-audit && ./lynis audit system --quick --no-colors --logfile /tmp/lynis-audit/lynis.log --report-file /tmp/lynis-audit/report.dat';
-    const result = await rootfs.chroot(['/bin/sh', '-c', script], 5 * 60_000);
+    const result = await rootfs.chroot(['/bin/sh', '-c', script], 12 * 60_000);
     const report = await fs.readFile(path.join(work, 'report.dat'), 'utf8').catch(() => '');
     const index = /^hardening_index=(\d+)$/m.exec(report)?.[1];
     const tests = /^lynis_tests_done=(\d+)$/m.exec(report)?.[1];

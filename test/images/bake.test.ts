@@ -1,21 +1,29 @@
-// The image, baked and audited for real on this machine: a Debian 13 root
+// The image, baked and audited for real on this machine, through
+// scripts/image-bake-local.sh (the one local bake path): a Debian 13 root
 // filesystem (cached debootstrap) gets ansible/bake.yml through the chroot
-// connection, passes the audits at rest, boots as a container under its own
-// systemd, serves POST / against a PostgreSQL, passes the audits live, stops
-// cleanly, out-scores the untouched tree on Lynis, and is sealed. Needs root,
-// debootstrap, ansible, lynis, systemd-container (npm run image:test).
+// connection, records its manifest, passes the audits at rest, out-scores the
+// untouched tree on Lynis, is sealed over the build state a Packer VM leaves
+// (seeded here), and only then boots as a container under its own systemd:
+// a new machine id and host keys, POST / against a PostgreSQL, the audits
+// live, a clean stop. Needs root, debootstrap, ansible, lynis,
+// systemd-container (npm run image:test).
 
 import test from 'ava';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { playbook, readReports, type PlaybookResult } from '../helpers/image-ansible.js';
 import { BootedImage } from '../helpers/image-container.js';
-import { cacheDir, describe, repoDir, runOk, scriptsDir, waitFor } from '../helpers/image-exec.js';
+import { cacheDir, describe, repoDir, run, runOk, scriptsDir, waitFor } from '../helpers/image-exec.js';
 import { NetnsPostgres } from '../helpers/image-postgres.js';
-import { lynisIndex, Rootfs } from '../helpers/image-rootfs.js';
+import { bakeLocal, lynisIndex, Rootfs } from '../helpers/image-rootfs.js';
+import { sealSeeds, treeDigest } from '../helpers/image-seal.js';
 
-const bundle = path.join(cacheDir, 'counter-api-bundle.tar.gz');
+// CI builds the bundle once as an artifact (.ci/run) and passes it here, so
+// the bundle this suite proves is the one Packer bakes; alone, the suite
+// builds its own.
+const bundle = process.env.IMAGE_BUNDLE ?? path.join(cacheDir, 'counter-api-bundle.tar.gz');
 const reports = path.join(cacheDir, 'audit');
 const started = Date.now();
 const timings: Record<string, number> = {};
@@ -27,8 +35,11 @@ interface State {
   image?: BootedImage;
   pg?: NetnsPostgres;
   lastCounter?: number;
+  /** Identity of the tree before the seal, to prove the first boot replaced it. */
+  unsealed?: { machineId: string; hostKey: string };
+  sealed: boolean;
 }
-const state: State = { baked: false };
+const state: State = { baked: false, sealed: false };
 
 function timed(name: string, seconds: number): void {
   timings[name] = Math.round(seconds * 10) / 10;
@@ -95,8 +106,12 @@ test.after.always('stop the container and the database, remove the tree', async 
 test.serial(
   'rootfs: a Debian 13 (trixie) tree comes from the cached debootstrap tarball, or is made and cached',
   async (t) => {
-    const built = await runOk('bash', [path.join(scriptsDir, 'image-bundle.sh'), bundle], { timeoutMs: 5 * 60_000 });
-    timed('bundle', built.seconds);
+    if (process.env.IMAGE_BUNDLE === undefined) {
+      const built = await runOk('bash', [path.join(scriptsDir, 'image-bundle.sh'), bundle], {
+        timeoutMs: 5 * 60_000,
+      });
+      timed('bundle', built.seconds);
+    }
     const { rootfs, cached, seconds, log } = await Rootfs.create();
     state.rootfs = rootfs;
     timed(cached ? 'rootfs (cached)' : 'rootfs (debootstrap)', seconds);
@@ -119,20 +134,31 @@ test.serial('lynis: the untouched tree is scored before the bake', async (t) => 
   t.true(before.tests > 100, 'lynis ran its test suite');
 });
 
-test.serial('bake: bake.yml runs through the chroot connection and leaves no policy-rc.d behind', async (t) => {
-  const rootfs = state.rootfs;
-  if (rootfs === undefined) return t.fail('no tree');
-  const result = await playbook('bake.yml', {
-    root: rootfs.dir,
-    label: 'bake',
-    extraVars: { bake_app_bundle: bundle, bake_image_name: 'counter-api-local-test', bake_git_sha: 'local' },
-  });
-  timed('bake', result.seconds);
-  assertPlaybook(result);
-  t.is(result.recap?.failed, 0);
-  await t.throwsAsync(fs.access(rootfs.file('usr/sbin/policy-rc.d')));
-  state.baked = true;
-});
+test.serial(
+  'bake: image-bake-local.sh runs bake.yml through the chroot connection, unmounts, and leaves no policy-rc.d behind',
+  async (t) => {
+    const rootfs = state.rootfs;
+    if (rootfs === undefined) return t.fail('no tree');
+    await rootfs.umount();
+    const result = await bakeLocal(rootfs.dir, ['bake'], {
+      bundle,
+      extraVars: {
+        bake_image_name: 'counter-api-local-test',
+        bake_image_version: '1.2.3-test',
+        bake_git_sha: 'local',
+      },
+    });
+    timed('bake', result.seconds);
+    t.regex(result.stderr, /bake\.yml in \d+s/);
+    const mounts = await run('bash', [path.join(scriptsDir, 'image-chroot.sh'), 'mounts', rootfs.dir], {
+      timeoutMs: 10_000,
+    });
+    t.is(mounts.code, 0, `left mounted: ${mounts.stdout}`);
+    await t.throwsAsync(fs.access(rootfs.file('usr/sbin/policy-rc.d')));
+    await rootfs.mount();
+    state.baked = true;
+  },
+);
 
 test.serial(
   'bake: the app is root-owned under /opt/counter-api and its user is an unprivileged system account',
@@ -231,6 +257,138 @@ test.serial('bake: SSH is key-only without root, the kernel parameters are set, 
 });
 
 test.serial(
+  'hardening: SUID/SGID bits only on the allow-list (as dpkg statoverrides), /tmp and /dev/shm noexec, CIS 6.3 audit rules',
+  async (t) => {
+    const rootfs = requireBaked();
+    const suid = await rootfs.chroot(['find', '/', '-xdev', '-type', 'f', '-perm', '/6000', '-print']);
+    const allowed = ['/usr/bin/sudo', '/usr/sbin/unix_chkpwd', '/usr/lib/dbus-1.0/dbus-daemon-launch-helper'];
+    const left = suid.stdout.trim().split('\n').filter(Boolean);
+    t.deepEqual(
+      left.filter((file) => !allowed.includes(file)),
+      [],
+    );
+    const overrides = await rootfs.chroot(['dpkg-statoverride', '--list']);
+    for (const stripped of ['/usr/bin/su', '/usr/bin/passwd', '/usr/bin/chfn'])
+      t.regex(
+        overrides.stdout,
+        new RegExp(`^root root 0?755 ${stripped}$`, 'm'),
+        `${stripped} stays stripped on upgrade`,
+      );
+    const tmp = await fs.readFile(rootfs.file('etc/systemd/system/tmp.mount.d/50-counter-api.conf'), 'utf8');
+    t.regex(tmp, /^Options=.*\bnoexec\b/m);
+    const fstab = await fs.readFile(rootfs.file('etc/fstab'), 'utf8');
+    t.regex(fstab, /^tmpfs\s+\/dev\/shm\s+tmpfs\s+defaults,nosuid,nodev,noexec\s/m);
+    const rules = (await fs.readFile(rootfs.file('etc/audit/audit.rules'), 'utf8')).split('\n');
+    for (const program of left)
+      t.true(
+        rules.includes(`-a always,exit -F path=${program} -F perm=x -F auid>=1000 -F auid!=unset -k privileged`),
+        `privileged: ${program}`,
+      );
+    for (const key of ['access', 'mounts', 'delete', 'MAC-policy', 'perm_mod', 'kernel_modules', 'sudo_log_file'])
+      t.true(
+        rules.some((line) => line.endsWith(` -k ${key}`)),
+        `rules keyed ${key}`,
+      );
+    t.true(rules.includes('-w /etc/pam.d -p wa -k identity'));
+    t.true(rules.includes('-w /etc/nsswitch.conf -p wa -k identity'));
+    t.is(rules.filter(Boolean).at(-1), '-e 2', 'immutable, last');
+    const apparmor = await rootfs.chroot(['systemctl', 'is-enabled', 'apparmor.service']);
+    t.is(apparmor.stdout.trim(), 'enabled');
+  },
+);
+
+interface Manifest {
+  readonly [key: string]: unknown;
+  readonly bundle_sha256: string;
+  readonly bundle_dir: string;
+  readonly packages_file: string;
+  readonly package_pins: readonly { name: string; version: string }[];
+}
+
+async function readManifest(rootfs: Rootfs): Promise<Manifest> {
+  return JSON.parse(
+    await fs.readFile(rootfs.file('usr/local/share/counter-api/image-manifest.json'), 'utf8'),
+  ) as Manifest;
+}
+
+test.serial(
+  'manifest: the image records its version, the bundle digest of the deployed tree, Node, kernel and every package, last',
+  async (t) => {
+    const rootfs = requireBaked();
+    const manifest = await readManifest(rootfs);
+    t.like(manifest, {
+      image_version: '1.2.3-test',
+      image_name: 'counter-api-local-test',
+      git_sha: 'local',
+      bundle_dir: '/opt/counter-api',
+      packages_file: '/usr/local/share/counter-api/packages.tsv',
+      kernel_release: null, // a container tree carries no kernel
+    });
+    t.regex(String(manifest.built_at), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const release = await fs.readFile(rootfs.file('etc/counter-api-image'), 'utf8');
+    t.true(release.includes(`BUILD_DATE=${String(manifest.built_at)}\n`), 'one build time in both records');
+    t.regex(release, /^IMAGE_VERSION=1\.2\.3-test$/m);
+    // The contract's formula, recomputed here over the tree as deployed.
+    t.is(manifest.bundle_sha256, await treeDigest(rootfs.dir, '/opt/counter-api'));
+    const tarball = createHash('sha256')
+      .update(await fs.readFile(bundle))
+      .digest('hex');
+    t.is(manifest.bundle_tarball_sha256, tarball);
+    // ...and the digests image-bundle.sh published beside the artifact (what
+    // CI prints and Packer labels the image with) are the ones the bake got.
+    const sidecar = JSON.parse(await fs.readFile(`${bundle}.json`, 'utf8')) as Record<string, string>;
+    t.is(sidecar.tree_sha256, manifest.bundle_sha256);
+    t.is(sidecar.tarball_sha256, tarball);
+    const node = await rootfs.chroot(['/usr/bin/node', '--version']);
+    t.is(manifest.node_version, node.stdout.trim());
+    const dpkg = await rootfs.chroot(['dpkg-query', '-W', '-f=${Package}\\t${Version}\\t${Architecture}\\n']);
+    const expected = dpkg.stdout.trim().split('\n').sort();
+    const recorded = (await fs.readFile(rootfs.file('usr/local/share/counter-api/packages.tsv'), 'utf8'))
+      .trimEnd()
+      .split('\n');
+    t.deepEqual(recorded, expected, 'packages.tsv is the final package set, sorted');
+    t.is(manifest.packages_count, expected.length);
+    t.true(recorded.some((line) => line.startsWith('auditd\t')));
+  },
+);
+
+test.serial(
+  'pins: runtime_package_pins installs an exact (older when Debian has one) openssl, holds it, and the manifest records it',
+  async (t) => {
+    const rootfs = requireBaked();
+    const madison = await rootfs.chroot(['apt-cache', 'madison', 'openssl']);
+    const versions = [...new Set(madison.stdout.split('\n').map((line) => line.split('|')[1]?.trim() ?? ''))].filter(
+      Boolean,
+    );
+    const oldest = versions.at(-1);
+    if (oldest === undefined) return t.fail(`no openssl versions:\n${madison.stdout}`);
+    const before = (await rootfs.chroot(['dpkg-query', '-W', '-f=${Version}', 'openssl'])).stdout;
+    t.log(`openssl ${before} -> pinned ${oldest} (available: ${versions.join(', ')})`);
+    const pins = [{ name: 'openssl', version: oldest }];
+    const result = await playbook('bake.yml', {
+      root: rootfs.dir,
+      label: 'bake-pins',
+      tags: ['runtime_pins', 'manifest'],
+      extraVars: {
+        bake_app_bundle: bundle,
+        bake_image_name: 'counter-api-local-test',
+        bake_image_version: '1.2.3-test',
+        bake_git_sha: 'local',
+        bake_package_pins: pins,
+      },
+    });
+    timed('pins', result.seconds);
+    assertPlaybook(result);
+    const status = await rootfs.chroot(['dpkg-query', '-W', '-f=${Version} ${db:Status-Abbrev}', 'openssl']);
+    t.is(status.stdout.trim(), `${oldest} hi`, 'installed at the pinned version and held');
+    const manifest = await readManifest(rootfs);
+    t.deepEqual(manifest.package_pins, pins);
+    const packages = await fs.readFile(rootfs.file('usr/local/share/counter-api/packages.tsv'), 'utf8');
+    t.true(packages.includes(`\nopenssl\t${oldest}\t`), 'the package list was rewritten after the pin');
+  },
+);
+
+test.serial(
   'audit: audit.yml passes on the tree at rest, reports one uniform image, and changes nothing in the tree',
   async (t) => {
     const rootfs = requireBaked();
@@ -314,10 +472,68 @@ test.serial('audit: an sshd drop-in that re-allows root login fails the hardenin
   }
 });
 
+test.serial('lynis: the baked tree scores higher than the untouched one (same run)', async (t) => {
+  const rootfs = requireBaked();
+  if (state.lynisBefore === undefined) return t.fail('no baseline score');
+  const after = await lynisIndex(rootfs);
+  timed('lynis (baked)', after.seconds);
+  const line = `Lynis hardening index: untouched debootstrap tree ${state.lynisBefore}, baked tree ${after.index} (${after.tests} tests)`;
+  t.log(line);
+  await fs.writeFile(
+    path.join(cacheDir, 'lynis.json'),
+    `${JSON.stringify({ before: state.lynisBefore, after: after.index, tests: after.tests, remaining: after.suggestions }, null, 2)}\n`,
+  );
+  t.true(after.index > state.lynisBefore, line);
+});
+
 test.serial(
-  'boot: the baked tree boots under its own systemd with no failed unit and starts counter-api against a database',
+  'seal: seal.yml removes the build state a Packer VM leaves (seeded here), host keys and the machine id, and keeps the manifest',
   async (t) => {
     const rootfs = requireBaked();
+    const machineId = (await fs.readFile(rootfs.file('etc/machine-id'), 'utf8')).trim();
+    const hostKey = await fs.readFile(rootfs.file('etc/ssh/ssh_host_ed25519_key.pub'), 'utf8');
+    t.regex(machineId, /^[0-9a-f]{32}$/, 'the bake left a machine id to remove');
+    state.unsealed = { machineId, hostKey };
+    const seeded = await sealSeeds(rootfs.dir);
+    await rootfs.umount();
+    const result = await bakeLocal(rootfs.dir, ['seal']);
+    timed('seal', result.seconds);
+    const left = [];
+    for (const file of seeded) {
+      if (
+        await fs.lstat(rootfs.file(file)).then(
+          () => true,
+          () => false,
+        )
+      )
+        left.push(file);
+    }
+    t.deepEqual(left, [], 'every seeded build-state path is gone');
+    t.deepEqual(await fs.readdir(rootfs.file('home')), []);
+    t.deepEqual(
+      (await fs.readdir(rootfs.file('var'))).filter((name) => name.startsWith('google-')),
+      [],
+    );
+    t.deepEqual(
+      (await fs.readdir(rootfs.file('etc/ssh'))).filter((name) => name.startsWith('ssh_host_')),
+      [],
+    );
+    t.is(await fs.readFile(rootfs.file('etc/machine-id'), 'utf8'), '');
+    await t.throwsAsync(fs.access(rootfs.file('root/.ansible')));
+    await t.throwsAsync(fs.access(rootfs.file('etc/counter-api/env')));
+    await t.throwsAsync(fs.access(rootfs.file('var/lib/counter-api')));
+    const logs = await runOk('find', [rootfs.file('var/log'), '-type', 'f'], { timeoutMs: 10_000 });
+    t.is(logs.stdout.trim(), '');
+    t.like(await readManifest(rootfs), { image_version: '1.2.3-test' });
+    state.sealed = true;
+  },
+);
+
+test.serial(
+  'boot: the SEALED tree boots under its own systemd with no failed unit and starts counter-api against a database',
+  async (t) => {
+    const rootfs = requireBaked();
+    if (!state.sealed) return t.fail('the seal did not succeed; see the seal test');
     const pg = await NetnsPostgres.prepare();
     state.pg = pg;
     // What the GCE startup script does before the unit starts: the env file,
@@ -327,7 +543,6 @@ test.serial(
     const env = rootfs.file('etc/counter-api/env');
     await fs.writeFile(env, `DATABASE_URL=${pg.url}\nWEB_CONCURRENCY=2\nLOG_LEVEL=info\n`, { mode: 0o640 });
     await fs.chown(env, 0, gid);
-    await rootfs.umount(); // the container mounts its own /proc, /sys, /dev
     const bootStart = Date.now();
     const image = await BootedImage.boot(rootfs.dir);
     state.image = image;
@@ -345,6 +560,32 @@ test.serial(
     const active = await image.exec(['systemctl', 'is-active', 'counter-api.service']);
     t.is(active.stdout.trim(), 'active');
     t.log(`masked for the local boot: ${BootedImage.maskedUnits.join(', ')} (host-wide kernel audit rules)`);
+  },
+);
+
+test.serial(
+  'boot: the first boot of the sealed tree makes a new machine id and new SSH host keys, and sshd serves with them',
+  async (t) => {
+    const image = requireBooted();
+    const unsealed = state.unsealed;
+    if (unsealed === undefined) return t.fail('no identity recorded before the seal');
+    const machineId = (await image.exec(['cat', '/etc/machine-id'])).stdout.trim();
+    t.regex(machineId, /^[0-9a-f]{32}$/);
+    t.not(machineId, unsealed.machineId);
+    const keygen = await image.exec([
+      'systemctl',
+      'show',
+      'ssh-hostkeys-firstboot.service',
+      '--property=Result,ExecMainStatus,ConditionResult',
+    ]);
+    t.deepEqual(keygen.stdout.trim().split('\n').sort(), ['ConditionResult=yes', 'ExecMainStatus=0', 'Result=success']);
+    const hostKey = (await image.exec(['cat', '/etc/ssh/ssh_host_ed25519_key.pub'])).stdout;
+    t.regex(hostKey, /^ssh-ed25519 /);
+    t.not(hostKey, unsealed.hostKey);
+    const ssh = await image.exec(['systemctl', 'is-active', 'ssh.service']);
+    t.is(ssh.stdout.trim(), 'active');
+    const journals = await image.exec(['ls', '/var/log/journal']);
+    t.deepEqual(journals.stdout.trim().split('\n'), [machineId], "only this boot's journal");
   },
 );
 
@@ -426,6 +667,8 @@ test.serial(
       extraVars: {
         audit_sysctl_live_prefixes: ['net.ipv4.', 'net.ipv6.', 'net.core.somaxconn'],
         audit_masked_for_boot: BootedImage.maskedUnits,
+        // The container runs on this machine's kernel, which has no AppArmor.
+        audit_apparmor_required: false,
       },
     });
     timed('audit (live)', result.seconds);
@@ -477,31 +720,4 @@ test.serial('boot: the container halts cleanly', async (t) => {
   t.true(seconds < 60, `${seconds} s`);
   await state.pg?.stop();
   state.pg = undefined;
-});
-
-test.serial('lynis: the baked tree scores higher than the untouched one (same run)', async (t) => {
-  const rootfs = requireBaked();
-  if (state.lynisBefore === undefined) return t.fail('no baseline score');
-  await rootfs.mount();
-  const after = await lynisIndex(rootfs);
-  timed('lynis (baked)', after.seconds);
-  const line = `Lynis hardening index: untouched debootstrap tree ${state.lynisBefore}, baked tree ${after.index} (${after.tests} tests)`;
-  t.log(line);
-  await fs.writeFile(
-    path.join(cacheDir, 'lynis.json'),
-    `${JSON.stringify({ before: state.lynisBefore, after: after.index, tests: after.tests, remaining: after.suggestions }, null, 2)}\n`,
-  );
-  t.true(after.index > state.lynisBefore, line);
-});
-
-test.serial('seal: seal.yml removes host keys, the machine id, the env file and the app state', async (t) => {
-  const rootfs = requireBaked();
-  const result = await playbook('seal.yml', { root: rootfs.dir, label: 'seal' });
-  timed('seal', result.seconds);
-  assertPlaybook(result);
-  const keys = (await fs.readdir(rootfs.file('etc/ssh'))).filter((name) => name.startsWith('ssh_host_'));
-  t.deepEqual(keys, []);
-  t.is(await fs.readFile(rootfs.file('etc/machine-id'), 'utf8'), '');
-  await t.throwsAsync(fs.access(rootfs.file('etc/counter-api/env')));
-  await t.throwsAsync(fs.access(rootfs.file('var/lib/counter-api')));
 });

@@ -35,7 +35,7 @@ function blocks(hcl: string, kind: string): Map<string, string> {
 
 /** `key = value` assignments of an HCL body, one per line (values as written). */
 function assignments(body: string): Map<string, string> {
-  return new Map([...body.matchAll(/^\s*([a-z_]+)\s*=\s*(.+?)\s*$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+  return new Map([...body.matchAll(/^\s*([a-z0-9_]+)\s*=\s*(.+?)\s*$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
 }
 
 /** The regex of a variable's validation rule, as JavaScript (HCL strings escape backslashes). */
@@ -62,7 +62,14 @@ test('template: every variable is typed and described, and the example sets ever
   const example = assignments(await fs.readFile(exampleFile, 'utf8'));
   for (const key of example.keys()) t.true(variables.has(key), `${key} in the example is a declared variable`);
   // build.sh passes these from the repository and gcloud; the rest must be in the example.
-  const passedByBuild = new Set(['git_sha', 'source_image', 'app_bundle']);
+  const passedByBuild = new Set([
+    'git_sha',
+    'source_image',
+    'app_bundle',
+    'bundle_sha256',
+    'bundle_tree_sha256',
+    'image_version',
+  ]);
   const required = [...variables].filter(([, body]) => !/^\s*default\s*=/m.test(body)).map(([name]) => name);
   t.deepEqual(
     required.filter((name) => !passedByBuild.has(name) && !example.has(name)),
@@ -86,7 +93,11 @@ test('template: the validation rules (which Packer 1.6.6 cannot run) accept the 
       '0123456789abcdef0123456789abcdef01234567',
       ['0123456', 'main', '0123456789ABCDEF0123456789ABCDEF01234567'],
     ],
+    ['bundle_sha256', 'a'.repeat(64), ['a'.repeat(63), 'A'.repeat(64), 'sha256:' + 'a'.repeat(64)]],
+    ['bundle_tree_sha256', '0'.repeat(64), ['', 'g'.repeat(64)]],
+    ['image_version', '1.4.0', ['v1.4.0', '1.4', '1.4.0_rc1', 'latest']],
   ];
+  t.true(validationRegex(variables.get('image_version') ?? '').test('1.4.0-rc.1'));
   for (const [name, good, bad] of cases) {
     const rule = validationRegex(variables.get(name) ?? '');
     t.true(rule.test(good), `${name} accepts ${good}`);
@@ -131,6 +142,15 @@ test('template: the image name is unique per commit and time, and labels carry t
   t.is(keys.get('git_sha'), 'var.git_sha');
   t.is(keys.get('build_date'), 'local.build_stamp');
   t.is(keys.get('base_image'), 'local.base_image');
+  // The bundle CI tested, by digest: the deployed tree's (the manifest's
+  // bundle_sha256) and the artifact's, each split in two 32-digit halves
+  // (label values hold at most 63 characters).
+  t.is(keys.get('bundle_sha256_hi'), 'substr(var.bundle_tree_sha256, 0, 32)');
+  t.is(keys.get('bundle_sha256_lo'), 'substr(var.bundle_tree_sha256, 32, 32)');
+  t.is(keys.get('bundle_tar_sha256_hi'), 'substr(var.bundle_sha256, 0, 32)');
+  t.is(keys.get('bundle_tar_sha256_lo'), 'substr(var.bundle_sha256, 32, 32)');
+  t.is(keys.get('image_version'), 'replace(var.image_version, ".", "_")');
+  for (const value of [...keys.values()]) t.false(value.startsWith('var.bundle'), 'no 64-digit label value');
   // What such a name looks like must be a valid GCE image name (<= 63, [a-z0-9-]).
   const sample = `counter-api-${'0123456789ab'}-${'20261129t021500'}`;
   t.regex(sample, /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/);
@@ -145,6 +165,7 @@ test('template: the ansible provisioner runs bake, audit, smoke and seal in that
   t.is([...build.matchAll(/use_proxy\s*=\s*false/g)].length, 4);
   t.regex(build, /"bake_app_bundle=\$\{local\.app_bundle\}"/);
   t.regex(build, /"bake_git_sha=\$\{var\.git_sha\}"/);
+  t.regex(build, /"bake_image_version=\$\{var\.image_version\}"/);
   t.regex(build, /"audit_expected_image=\$\{local\.image_name\}"/);
   t.regex(build, /post-processor "manifest" \{\s*output\s*=\s*"\$\{path\.root\}\/\.\.\/manifest\.json"/);
   t.true(build.indexOf('post-processor "manifest"') > build.lastIndexOf('provisioner "ansible"'));
