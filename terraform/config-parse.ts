@@ -6,7 +6,9 @@
 import {
   CANARY_SIZE,
   DATABASE_DEFAULTS,
+  DOMAIN,
   EDGE_DEFAULTS,
+  IAM_MEMBER,
   FLEET_DEFAULTS,
   IMAGE_NAME,
   InfraConfigError,
@@ -32,14 +34,14 @@ export function parseConfig(raw: RawConfig): InfraConfig {
   if (!/^[a-z][a-z0-9]{0,9}$/.test(raw.env))
     r.problems.push(`INFRA_ENV must be 1-10 lowercase letters or digits (got "${raw.env}")`);
   const file = { ...r.object(raw.file, 'environment file'), ...raw.overrides };
-  const project = r.string(
-    file,
-    'project',
-    '',
-    `counter-api-${raw.env}`,
-    /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/,
-    'a GCP project id',
-  );
+  // No default: a placeholder project would synthesize, plan against nothing and fail late.
+  if (file['project'] === undefined) r.problems.push('project is not set: set GCP_PROJECT to the project id');
+  const project =
+    file['project'] === undefined
+      ? ''
+      : r.string(file, 'project', '', '', /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, 'a GCP project id');
+  // Derived defaults (state bucket, image project) would only repeat the missing-project problem.
+  const base = project || 'project-unset';
   const prefix = r.string(
     file,
     'prefix',
@@ -54,17 +56,18 @@ export function parseConfig(raw: RawConfig): InfraConfig {
     prefix,
     regions: readRegions(r, file['regions']),
     servicesCidr: r.string(file, 'servicesCidr', '', '10.100.0.0/20', /./, 'a CIDR'),
-    domain: r.string(file, 'domain', '', undefined, /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, 'a DNS name'),
+    domain: r.string(file, 'domain', '', undefined, DOMAIN, 'a DNS name'),
     alertEmail: r.string(file, 'alertEmail', '', undefined, /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/, 'an email address'),
+    operators: r.strings(file, 'operators', '', IAM_MEMBER, 'IAM members (group:…, user:…)', 20),
     stateBucket: r.string(
       file,
       'stateBucket',
       '',
-      `${project}-tfstate`,
+      `${base}-tfstate`,
       /^[a-z0-9][-a-z0-9._]{1,61}[a-z0-9]$/,
       'a GCS bucket name',
     ),
-    imageProject: r.string(file, 'imageProject', '', project, /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, 'a GCP project id'),
+    imageProject: r.string(file, 'imageProject', '', base, /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, 'a GCP project id'),
     release: readRelease(r, raw.release),
     fleet: readFleet(r, r.object(file['fleet'], 'fleet')),
     database: readDatabase(r, r.object(file['database'], 'database')),
@@ -162,6 +165,9 @@ function readDatabase(r: Reader, o: Raw): InfraConfig['database'] {
 function readEdge(r: Reader, o: Raw): InfraConfig['edge'] {
   const d = EDGE_DEFAULTS;
   return {
+    // A target HTTPS proxy takes at most 15 certificates.
+    additionalDomains: r.strings(o, 'additionalDomains', 'edge.', DOMAIN, 'DNS names', 14),
+    excludeRegions: r.strings(o, 'excludeRegions', 'edge.', /^[a-z]+-[a-z]+\d+$/, 'regions', 10),
     sslProfile: r.oneOf(o, 'sslProfile', 'edge.', d.sslProfile, ['MODERN', 'RESTRICTED']),
     rateLimitPerIpPerMinute: r.number(o, 'rateLimitPerIpPerMinute', 'edge.', d.rateLimitPerIpPerMinute, 10, 1_000_000),
     requestLogSampleRate: r.number(o, 'requestLogSampleRate', 'edge.', d.requestLogSampleRate, 0, 1),
@@ -171,6 +177,19 @@ function readEdge(r: Reader, o: Raw): InfraConfig['edge'] {
 function checkRelations(c: InfraConfig, problems: string[]): void {
   const names = c.regions.map((x) => x.region);
   if (new Set(names).size !== names.length) problems.push(`regions must not repeat a region (got ${names.join(', ')})`);
+  // Cloud SQL rejects a backup configuration whose retained backups do not exceed the log retention days.
+  if (c.database.retainedBackups <= c.database.logRetentionDays) {
+    problems.push(
+      `database.retainedBackups (${c.database.retainedBackups}) must exceed database.logRetentionDays (${c.database.logRetentionDays}): Cloud SQL rejects the backup configuration otherwise`,
+    );
+  }
+  const domains = [c.domain, ...c.edge.additionalDomains];
+  if (new Set(domains).size !== domains.length)
+    problems.push(`edge.additionalDomains must not repeat a domain or the domain itself (got ${domains.join(', ')})`);
+  for (const region of c.edge.excludeRegions)
+    if (!names.includes(region)) problems.push(`edge.excludeRegions names ${region}, which is not in regions`);
+  if (c.regions.length > 0 && c.edge.excludeRegions.length >= c.regions.length)
+    problems.push('edge.excludeRegions must leave at least one region behind the load balancer');
   const ranges: [string, string][] = [
     ['servicesCidr', c.servicesCidr],
     ...c.regions.map((x, i): [string, string] => [`regions[${i}].subnetCidr`, x.subnetCidr]),

@@ -28,6 +28,19 @@ export class Reader {
     return fallback;
   }
 
+  /** A list of strings each matching `pattern`, at most `max` long. */
+  strings(o: Raw, key: string, path: string, pattern: RegExp, rule: string, max: number): string[] {
+    const value = o[key] ?? [];
+    if (
+      Array.isArray(value) &&
+      value.length <= max &&
+      value.every((v): v is string => typeof v === 'string' && pattern.test(v))
+    )
+      return value;
+    this.problems.push(`${path}${key} must be a list of at most ${max} ${rule} (got ${JSON.stringify(value)})`);
+    return [];
+  }
+
   oneOf<T extends string>(o: Raw, key: string, path: string, fallback: T, allowed: readonly T[]): T {
     const value = o[key] ?? fallback;
     if ((allowed as readonly unknown[]).includes(value)) return value as T;

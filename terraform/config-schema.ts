@@ -37,6 +37,18 @@ export interface DatabaseConfig {
 }
 
 export interface EdgeConfig {
+  /**
+   * More names on the HTTPS proxy, one managed certificate each. A domain
+   * change adds the new name here first, so its certificate provisions while
+   * the old one still serves (docs/infrastructure.md, "Change the domain").
+   */
+  readonly additionalDomains: readonly string[];
+  /**
+   * Regions whose MIG the backend service leaves out: the first step of
+   * replacing a MIG or removing a region (the group cannot be deleted while
+   * the backend service references it).
+   */
+  readonly excludeRegions: readonly string[];
   readonly sslProfile: 'MODERN' | 'RESTRICTED';
   readonly rateLimitPerIpPerMinute: number;
   readonly requestLogSampleRate: number;
@@ -63,6 +75,8 @@ export interface InfraConfig {
   readonly servicesCidr: string;
   readonly domain: string;
   readonly alertEmail: string;
+  /** IAM members who SSH to the fleet (OS Login through IAP); they get serviceAccountUser on the fleet account. */
+  readonly operators: readonly string[];
   readonly stateBucket: string;
   readonly imageProject: string;
   readonly release: Release;
@@ -101,11 +115,15 @@ export const DATABASE_DEFAULTS: DatabaseConfig = {
 };
 
 export const EDGE_DEFAULTS: EdgeConfig = {
+  additionalDomains: [],
+  excludeRegions: [],
   sslProfile: 'MODERN',
   rateLimitPerIpPerMinute: 1200,
   requestLogSampleRate: 1,
 };
 
+export const DOMAIN = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/;
+export const IAM_MEMBER = /^(group|user|serviceAccount):[^@\s]+@[^@\s]+\.[a-z]{2,}$/;
 export const NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 export const IMAGE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export const CANARY_SIZE = /^([1-9]\d?%|100%|[1-9]\d*)$/;

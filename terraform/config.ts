@@ -25,6 +25,7 @@ export function envsDir(env: Env = process.env): string {
 
 /** Environment variable → key of <env>.json that it replaces. */
 export const OVERRIDES: Readonly<Record<string, string>> = {
+  // Required: the environment files carry no project, so nothing plans against a placeholder.
   GCP_PROJECT: 'project',
   INFRA_PREFIX: 'prefix',
   INFRA_DOMAIN: 'domain',

@@ -1,5 +1,5 @@
 // The instance metadata that boots the app: OS Login on, project SSH keys
-// off, the startup/shutdown scripts from terraform/scripts/, and the app's
+// off, guest attributes on (host keys), the startup/shutdown scripts from terraform/scripts/, and the app's
 // non-secret environment. The password is not here: only the name of the
 // secret that holds it, read at boot with the instance's service account.
 
@@ -53,6 +53,10 @@ export function instanceMetadata(o: InstanceMetadataOptions): Record<string, str
   return {
     'enable-oslogin': 'TRUE',
     'block-project-ssh-keys': 'TRUE',
+    // The guest agent publishes the VM's SSH host keys as guest attributes, so
+    // operators can pin them (gcloud compute instances get-guest-attributes
+    // --query-path=hostkeys/) instead of trusting on first use after a roll.
+    'enable-guest-attributes': 'TRUE',
     'startup-script': readScript('startup.sh'),
     'shutdown-script': readScript('shutdown.sh'),
     'counter-api-env': appEnvironment(o),

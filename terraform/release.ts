@@ -52,3 +52,14 @@ export function describeRoll(before: Release, after: Release): string[] {
     `rollback: npm run infra:roll -- --image ${before.image}`,
   ];
 }
+
+/**
+ * VMs a canary of `size` gets in a group of `groupSize`: a fixed count as
+ * given (at most the group), a percentage rounded up by the MIG, so 10 % of 3
+ * VMs is 1 VM (33 %). Promotion keeps the canary's template (templates are
+ * keyed by image), so those VMs are not replaced again.
+ */
+export function canaryInstances(size: string, groupSize: number): number {
+  if (!size.endsWith('%')) return Math.min(Number(size), groupSize);
+  return Math.ceil((Number(size.slice(0, -1)) * groupSize) / 100);
+}

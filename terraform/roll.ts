@@ -3,26 +3,18 @@
 // release file (terraform/envs/<env>.release.json, committed so every roll
 // is a reviewed diff), re-synthesizes, and prints the plain terraform commands
 // for the fleet stack. No credentials are needed up to that point; --apply
-// runs those commands when a terraform or tofu binary is on PATH.
+// runs init and plan when a terraform or tofu binary is on PATH, shows the
+// plan, and applies the saved plan only after a typed "yes".
 
-import { spawnSync } from 'node:child_process';
 import { synthesize } from './app.js';
 import { environmentName, envsDir, loadConfig, outdir, readRelease, writeRelease } from './config.js';
-import { describeRoll, parseRollArgs, rollRelease } from './release.js';
+import { assertDeployable } from './deployable.js';
+import { canaryInstances, describeRoll, parseRollArgs, rollRelease } from './release.js';
+import { fleetSize } from './sizing.js';
 import { stackName } from './stacks/layer-stack.js';
+import { planThenApply, terraformBinary } from './terraform-cli.js';
 
-function terraformBinary(): string | undefined {
-  return ['terraform', 'tofu'].find((bin) => spawnSync(bin, ['-version'], { stdio: 'ignore' }).status === 0);
-}
-
-function run(bin: string, args: string[]): void {
-  console.log(`$ ${bin} ${args.join(' ')}`);
-  const result = spawnSync(bin, args, { stdio: 'inherit' });
-  if (result.status !== 0)
-    throw new Error(`${bin} ${args[1] ?? ''} failed with exit code ${result.status ?? 'signal'}`);
-}
-
-function main(): void {
+async function main(): Promise<void> {
   const request = parseRollArgs(process.argv.slice(2));
   const env = environmentName();
   const dir = envsDir();
@@ -31,14 +23,24 @@ function main(): void {
   writeRelease(env, after, dir);
   for (const line of describeRoll(before, after)) console.log(line);
 
+  const config = loadConfig();
+  if (after.canary !== null) {
+    for (const region of config.regions) {
+      const { minReplicas, maxReplicas } = fleetSize(config.fleet, region.zones.length);
+      console.log(
+        `canary in ${region.region}: ${canaryInstances(after.canary.size, minReplicas)} of ${minReplicas} VMs at the minimum, ${canaryInstances(after.canary.size, maxReplicas)} of ${maxReplicas} at the maximum (a percentage rounds up)`,
+      );
+    }
+  }
   const out = outdir();
-  synthesize(loadConfig(), out);
+  synthesize(config, out);
   const chdir = `-chdir=${out}/stacks/${stackName('fleet', env)}`;
   const steps = [
     [chdir, 'init', '-input=false'],
     [chdir, 'plan', '-input=false', '-out=roll.tfplan'],
     [chdir, 'apply', 'roll.tfplan'],
   ];
+  if (request.apply) assertDeployable(config);
   if (!request.apply) {
     console.log('\nNext (review the plan: only instance templates and the MIG version may change):');
     for (const step of steps) console.log(`  terraform ${step.join(' ')}`);
@@ -47,12 +49,10 @@ function main(): void {
   const bin = terraformBinary();
   if (bin === undefined)
     throw new Error('--apply needs terraform or tofu on PATH; run the commands above by hand instead');
-  for (const step of steps) run(bin, step);
+  await planThenApply({ bin, dir: `${out}/stacks/${stackName('fleet', env)}`, env, guardGroups: true });
 }
 
-try {
-  main();
-} catch (error) {
+main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
   process.exitCode = 1;
-}
+});

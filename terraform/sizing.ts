@@ -6,7 +6,7 @@
 // The load balancer advertises instanceCapacityRps per VM (balancing mode
 // RATE), so the autoscaler's load-balancing target is a share of that.
 
-import type { FleetConfig } from './config-schema.js';
+import type { FleetConfig, InfraConfig } from './config-schema.js';
 
 export interface FleetSize {
   /** One instance per zone: a zone is never empty. */
@@ -19,4 +19,21 @@ export function fleetSize(fleet: FleetConfig, zoneCount: number): FleetSize {
   const perInstanceAtTarget = fleet.instanceCapacityRps * fleet.targetUtilization;
   const perZone = Math.ceil(fleet.peakRps / (surviving * perInstanceAtTarget));
   return { minReplicas: zoneCount, maxReplicas: perZone * zoneCount };
+}
+
+/**
+ * What an audit of the environment should find, per region: at least `min`
+ * VMs (the autoscaler never goes below it), at most `max`. Also a fleet-stack
+ * output (`expected_fleet_size`), so an inventory generator can read it from
+ * either the config or the state.
+ */
+export function expectedFleetSize(
+  config: Pick<InfraConfig, 'fleet' | 'regions'>,
+): Record<string, { min: number; max: number }> {
+  return Object.fromEntries(
+    config.regions.map((r) => {
+      const size = fleetSize(config.fleet, r.zones.length);
+      return [r.region, { min: size.minReplicas, max: size.maxReplicas }];
+    }),
+  );
 }

@@ -65,6 +65,8 @@ export class ArmorPolicy extends Construct {
       description: 'counter-api edge policy: WAF, per-IP rate limit',
       rule: [...waf, throttle, fallback],
       adaptiveProtectionConfig: { layer7DdosDefenseConfig: { enable: true } },
+      // The API takes JSON bodies: parse them, so the WAF rules inspect the values rather than raw text.
+      advancedOptionsConfig: { jsonParsing: 'STANDARD' },
     });
   }
 }

@@ -5,6 +5,10 @@
 // fast burn 14.4x over 1 h and 5 min (2 % of the budget in an hour), slow
 // burn 6x over 6 h and 30 min (5 % in six hours). The short window makes an
 // alert reset soon after the burn stops.
+//
+// The compliance period is the calendar month, not a rolling 28 days: the
+// SLA promises 99.99 % per calendar month, so the budget the alerts protect
+// is the one that month has left (it resets on the 1st, as the SLA does).
 
 import { Construct } from 'constructs';
 import { MonitoringAlertPolicy } from '@cdktf/provider-google/lib/monitoring-alert-policy/index.js';
@@ -29,8 +33,9 @@ export interface AvailabilitySloOptions {
   readonly names: Names;
   readonly notificationChannels: readonly string[];
   readonly goal?: number;
-  readonly rollingPeriodDays?: number;
 }
+
+export const SLO_CALENDAR_PERIOD = 'MONTH';
 
 export function requestFilters(urlMapName: string): { total: string; bad: string } {
   const total = `metric.type="loadbalancing.googleapis.com/https/request_count" resource.type="https_lb_rule" resource.label.url_map_name="${urlMapName}"`;
@@ -53,7 +58,7 @@ export class AvailabilitySlo extends Construct {
       sloId: n.slo,
       displayName: 'counter-api availability (LB requests, non-5xx)',
       goal: options.goal ?? 0.9999,
-      rollingPeriodDays: options.rollingPeriodDays ?? 28,
+      calendarPeriod: SLO_CALENDAR_PERIOD,
       requestBasedSli: { goodTotalRatio: { totalServiceFilter: filters.total, badServiceFilter: filters.bad } },
     });
     for (const w of BURN_RATE_WINDOWS) {

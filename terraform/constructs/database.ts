@@ -65,6 +65,8 @@ export class Database extends Construct {
           ipv4Enabled: false,
           privateNetwork: options.networkId,
           sslMode: 'ENCRYPTED_ONLY',
+          // Pinned: the per-instance CA whose certificate the fleet reads as server_ca_cert (verify-ca).
+          serverCaMode: 'GOOGLE_MANAGED_INTERNAL_CA',
           enablePrivatePathForGoogleCloudServices: false,
         },
         backupConfiguration: {

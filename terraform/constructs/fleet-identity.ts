@@ -1,6 +1,9 @@
 // Who the API instances are and what may reach them. A dedicated service
 // account (never the default compute one) with three grants and nothing more:
-// write logs, write metrics, read the one database password secret. The
+// write logs, write metrics, read the one database password secret. OS Login
+// users must also "act as" the account of a VM they log in to, so the
+// configured operators get roles/iam.serviceAccountUser on this account only
+// (never on the project). The
 // firewall rules target this service account rather than a network tag, so
 // only instances running as the fleet are opened, and only to the load
 // balancer's probe/proxy ranges on the app port and to IAP on SSH.
@@ -10,6 +13,8 @@ import { ComputeFirewall } from '@cdktf/provider-google/lib/compute-firewall/ind
 import { ProjectIamMember } from '@cdktf/provider-google/lib/project-iam-member/index.js';
 import { SecretManagerSecretIamMember } from '@cdktf/provider-google/lib/secret-manager-secret-iam-member/index.js';
 import { ServiceAccount } from '@cdktf/provider-google/lib/service-account/index.js';
+import { ServiceAccountIamMember } from '@cdktf/provider-google/lib/service-account-iam-member/index.js';
+import type { ITerraformDependable } from 'cdktf';
 import { APP_PORT, type Names } from '../naming.js';
 
 /** Source ranges of Google's health checks and of the global external ALB's proxies (GFEs). */
@@ -23,10 +28,14 @@ export interface FleetIdentityOptions {
   readonly project: string;
   readonly networkId: string;
   readonly passwordSecretId: string;
+  /** IAM members (group:…, user:…) who SSH to the fleet through IAP with OS Login. */
+  readonly operators: readonly string[];
 }
 
 export class FleetIdentity extends Construct {
   public readonly serviceAccount: ServiceAccount;
+  /** The grants a VM needs at first boot; the MIG depends on them. */
+  public readonly bootGrants: ITerraformDependable[] = [];
 
   constructor(scope: Construct, id: string, options: FleetIdentityOptions) {
     super(scope, id);
@@ -38,12 +47,23 @@ export class FleetIdentity extends Construct {
     });
     const member = `serviceAccount:${this.serviceAccount.email}`;
     for (const role of FLEET_PROJECT_ROLES) {
-      new ProjectIamMember(this, role.replace('roles/', ''), { project: options.project, role, member });
+      this.bootGrants.push(
+        new ProjectIamMember(this, role.replace('roles/', ''), { project: options.project, role, member }),
+      );
     }
-    new SecretManagerSecretIamMember(this, 'db-password-reader', {
-      secretId: options.passwordSecretId,
-      role: 'roles/secretmanager.secretAccessor',
-      member,
+    this.bootGrants.push(
+      new SecretManagerSecretIamMember(this, 'db-password-reader', {
+        secretId: options.passwordSecretId,
+        role: 'roles/secretmanager.secretAccessor',
+        member,
+      }),
+    );
+    options.operators.forEach((operator, i) => {
+      new ServiceAccountIamMember(this, `operator-${i}`, {
+        serviceAccountId: this.serviceAccount.name,
+        role: 'roles/iam.serviceAccountUser',
+        member: operator,
+      });
     });
     new ComputeFirewall(this, 'allow-lb', {
       name: n.firewall('allow-lb-to-api'),

@@ -1,16 +1,23 @@
 // The API fleet of one region: a regional MIG spread EVEN over the region's
-// zones, autohealed on /healthz, autoscaled between one VM per zone and the
-// N+1-zone maximum (sizing.ts), rolled PROACTIVE with zero unavailable and a
-// surge of one VM per zone. An optional canary runs a second template at a
-// fixed size or percentage next to the stable one.
+// zones, autohealed on /readyz, autoscaled between one VM per zone and the
+// N+1-zone maximum (sizing.ts), rolled PROACTIVE with zero unavailable, a
+// surge of one VM per zone and min_ready_sec (serving-policy.ts). An optional
+// canary runs a second template at a fixed size or percentage next to the
+// stable one.
+//
+// The MIG comes from the google-beta provider (same 6.50.0 release) for
+// min_ready_sec alone; everything else stays on hashicorp/google. Templates
+// are keyed by image, not by track: promoting a canary keeps its template, so
+// the canary VMs are not replaced a second time.
 
 import { Construct } from 'constructs';
+import type { ITerraformDependable, TerraformProvider } from 'cdktf';
 import { ComputeHealthCheck } from '@cdktf/provider-google/lib/compute-health-check/index.js';
 import { ComputeRegionAutoscaler } from '@cdktf/provider-google/lib/compute-region-autoscaler/index.js';
 import {
-  ComputeRegionInstanceGroupManager,
-  type ComputeRegionInstanceGroupManagerVersion,
-} from '@cdktf/provider-google/lib/compute-region-instance-group-manager/index.js';
+  GoogleComputeRegionInstanceGroupManager,
+  type GoogleComputeRegionInstanceGroupManagerVersion,
+} from '@cdktf/provider-google-beta/lib/google-compute-region-instance-group-manager/index.js';
 import type { RegionConfig, Release } from '../config-schema.js';
 import { APP_PORT, APP_PORT_NAME, type Names } from '../naming.js';
 import { AUTOHEAL_CHECK, rolloutPolicy } from '../serving-policy.js';
@@ -26,6 +33,15 @@ export interface RegionalFleetOptions {
   readonly bootSeconds: number;
   /** Everything of a template but its name and image. */
   readonly template: Omit<InstanceTemplateOptions, 'namePrefix' | 'image'>;
+  /** The google-beta provider of the stack (the MIG needs min_ready_sec). */
+  readonly betaProvider: TerraformProvider;
+  /** What a VM needs before its first boot (the secret grant): the MIG waits for them. */
+  readonly dependsOn?: ITerraformDependable[];
+}
+
+/** Construct id of the template of one image: the same image keeps the same template resource. */
+export function templateId(image: string): string {
+  return `template-${image}`;
 }
 
 /** `"10%"` → percent 10, `"2"` → fixed 2. */
@@ -34,7 +50,7 @@ export function canaryTarget(size: string): { percent: number } | { fixed: numbe
 }
 
 export class RegionalFleet extends Construct {
-  public readonly group: ComputeRegionInstanceGroupManager;
+  public readonly group: GoogleComputeRegionInstanceGroupManager;
   public readonly autohealCheck: ComputeHealthCheck;
 
   constructor(scope: Construct, id: string, options: RegionalFleetOptions) {
@@ -42,20 +58,20 @@ export class RegionalFleet extends Construct {
     const n = options.names;
     const region = options.region.region;
     const { release } = options;
-    const template = (track: 'stable' | 'canary', image: string) =>
-      new InstanceTemplate(this, track, { ...options.template, namePrefix: n.template(region, track), image }).template
-        .selfLinkUnique;
-    const versions: ComputeRegionInstanceGroupManagerVersion[] = [
-      { name: 'stable', instanceTemplate: template('stable', release.image) },
+    const template = (image: string) =>
+      new InstanceTemplate(this, templateId(image), { ...options.template, namePrefix: n.template(region), image })
+        .template.selfLinkUnique;
+    const versions: GoogleComputeRegionInstanceGroupManagerVersion[] = [
+      { name: 'stable', instanceTemplate: template(release.image) },
     ];
     if (release.canary) {
       versions.push({
         name: 'canary',
-        instanceTemplate: template('canary', release.canary.image),
+        instanceTemplate: template(release.canary.image),
         targetSize: canaryTarget(release.canary.size),
       });
     }
-    // Liveness only: /healthz stays 200 in degraded mode, so a Cloud SQL outage never triggers mass repairs.
+    // Readiness, which stays 200 in degraded mode: see AUTOHEAL_CHECK.
     this.autohealCheck = new ComputeHealthCheck(this, 'autoheal', {
       name: n.autohealCheck(region),
       checkIntervalSec: AUTOHEAL_CHECK.checkIntervalSec,
@@ -64,7 +80,9 @@ export class RegionalFleet extends Construct {
       unhealthyThreshold: AUTOHEAL_CHECK.unhealthyThreshold,
       httpHealthCheck: { port: AUTOHEAL_CHECK.port, requestPath: AUTOHEAL_CHECK.path },
     });
-    this.group = new ComputeRegionInstanceGroupManager(this, 'group', {
+    this.group = new GoogleComputeRegionInstanceGroupManager(this, 'group', {
+      provider: options.betaProvider,
+      dependsOn: options.dependsOn,
       name: n.group(region),
       region,
       baseInstanceName: n.group(region),

@@ -17,7 +17,9 @@ export class EdgeStack extends LayerStack {
   constructor(scope: Construct, config: InfraConfig) {
     super(scope, 'edge', config);
     const n = this.names;
-    const groups = config.regions.map(
+    // A region named in edge.excludeRegions is left out: its MIG can then be replaced or removed.
+    const served = config.regions.filter((r) => !config.edge.excludeRegions.includes(r.region));
+    const groups = served.map(
       (r) =>
         new DataGoogleComputeRegionInstanceGroupManager(this, `group-${r.region}`, {
           name: n.group(r.region),
@@ -30,7 +32,8 @@ export class EdgeStack extends LayerStack {
     });
     this.loadBalancer = new LoadBalancer(this, 'lb', {
       names: n,
-      domain: config.domain,
+      prefix: config.prefix,
+      domains: [config.domain, ...config.edge.additionalDomains],
       edge: config.edge,
       instanceGroups: groups.map((g) => g.instanceGroup),
       maxRatePerInstance: config.fleet.instanceCapacityRps,

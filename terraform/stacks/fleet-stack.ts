@@ -12,7 +12,7 @@ import type { InfraConfig } from '../config-schema.js';
 import { FleetIdentity } from '../constructs/fleet-identity.js';
 import { RegionalFleet } from '../constructs/regional-fleet.js';
 import { instanceMetadata } from '../instance-metadata.js';
-import { fleetSize } from '../sizing.js';
+import { expectedFleetSize, fleetSize } from '../sizing.js';
 import { LayerStack } from './layer-stack.js';
 
 export class FleetStack extends LayerStack {
@@ -28,7 +28,9 @@ export class FleetStack extends LayerStack {
       project: config.project,
       networkId: network.id,
       passwordSecretId: n.dbPasswordSecretId,
+      operators: config.operators,
     });
+    const betaProvider = this.betaProvider();
     const metadata = instanceMetadata({
       pgHost: sql.privateIpAddress,
       pgServerCa: sql.serverCaCert.get(0).cert,
@@ -47,6 +49,8 @@ export class FleetStack extends LayerStack {
         size: fleetSize(config.fleet, region.zones.length),
         targetUtilization: config.fleet.targetUtilization,
         bootSeconds: config.fleet.bootSeconds,
+        betaProvider,
+        dependsOn: identity.bootGrants,
         template: {
           imageProject: config.imageProject,
           machineType: config.fleet.machineType,
@@ -60,5 +64,10 @@ export class FleetStack extends LayerStack {
     });
     new TerraformOutput(this, 'service_account', { value: identity.serviceAccount.email });
     new TerraformOutput(this, 'instance_groups', { value: this.fleets.map((f) => f.group.instanceGroup) });
+    new TerraformOutput(this, 'expected_fleet_size', {
+      value: expectedFleetSize(config),
+      description:
+        'Per region: the fewest VMs the fleet runs (autoscaler minimum) and the most. Audits fail below min.',
+    });
   }
 }

@@ -6,6 +6,7 @@
 import { GcsBackend, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { GoogleProvider } from '@cdktf/provider-google/lib/provider/index.js';
+import { GoogleBetaProvider } from '@cdktf/provider-google-beta/lib/provider/index.js';
 import type { InfraConfig } from '../config-schema.js';
 import { names, type Names } from '../naming.js';
 
@@ -33,5 +34,24 @@ export class LayerStack extends TerraformStack {
     // Explicit for plain terraform and OpenTofu alike (cdktf writes the bare type name).
     this.addOverride('terraform.required_providers.google.source', 'hashicorp/google');
     this.addOverride('terraform.required_version', '>= 1.5.0');
+  }
+
+  private beta: GoogleBetaProvider | undefined;
+
+  /**
+   * The hashicorp/google-beta provider, same settings, added only to a stack
+   * that asks for it; a resource must name it (`provider:`), or terraform
+   * would map its google_* type to hashicorp/google.
+   */
+  betaProvider(): GoogleBetaProvider {
+    if (this.beta === undefined) {
+      this.beta = new GoogleBetaProvider(this, 'google-beta', {
+        project: this.config.project,
+        region: this.config.regions[0]?.region ?? '',
+        defaultLabels: this.labels,
+      });
+      this.addOverride('terraform.required_providers.google-beta.source', 'hashicorp/google-beta');
+    }
+    return this.beta;
   }
 }

@@ -10,13 +10,14 @@ import { loadConfig } from '../../terraform/config.js';
 import { parseConfig } from '../../terraform/config-parse.js';
 import { InfraConfigError } from '../../terraform/config-schema.js';
 import { fleetSize } from '../../terraform/sizing.js';
-import { PROD_FILE, PROD_RELEASE, prodConfig } from './helpers/synth.js';
+import { deployProblems } from '../../terraform/deployable.js';
+import { PROD_FILE, PROD_RELEASE, prodConfig, TEST_PROJECT } from './helpers/synth.js';
 
 const REGION = (PROD_FILE['regions'] as Record<string, unknown>[])[0] ?? {};
 
 function problems(file: Record<string, unknown>, release: unknown = PROD_RELEASE): string[] {
   try {
-    parseConfig({ env: 'prod', file: { ...PROD_FILE, ...file }, release });
+    parseConfig({ env: 'prod', file: { project: TEST_PROJECT, ...PROD_FILE, ...file }, release });
   } catch (error) {
     if (error instanceof InfraConfigError) return [...error.problems];
     throw error;
@@ -24,14 +25,67 @@ function problems(file: Record<string, unknown>, release: unknown = PROD_RELEASE
   return [];
 }
 
-test('config: the committed prod environment loads from terraform/envs with no variables set', (t) => {
-  const config = loadConfig({});
+test('config: the committed prod environment loads from terraform/envs with GCP_PROJECT set', (t) => {
+  const config = loadConfig({ GCP_PROJECT: 'counter-api-prod' });
   t.is(config.env, 'prod');
   t.is(config.project, 'counter-api-prod');
   t.is(config.stateBucket, 'counter-api-prod-tfstate');
   t.is(config.imageProject, config.project);
   t.deepEqual(config.release, PROD_RELEASE);
   t.true(Object.isFrozen(config.regions[0]));
+});
+
+test('config: without GCP_PROJECT the synth fails naming the variable, instead of using a placeholder project', (t) => {
+  const error = t.throws(() => loadConfig({}), { instanceOf: InfraConfigError });
+  t.deepEqual(error.problems, ['project is not set: set GCP_PROJECT to the project id']);
+  t.false('project' in PROD_FILE, 'the committed environment file names no project');
+});
+
+test('deploy: the example domain, alert address and operators are refused for an apply, not for a synth', (t) => {
+  const example = prodConfig();
+  t.deepEqual(deployProblems(example), [
+    'domain api.counter.example.com is a placeholder: set INFRA_DOMAIN',
+    'alertEmail oncall@counter.example.com is a placeholder: set INFRA_ALERT_EMAIL',
+    'operator group:counter-oncall@counter.example.com is a placeholder: edit "operators" in the environment file',
+  ]);
+  const real = prodConfig({
+    file: { domain: 'api.acme.dev', alertEmail: 'sre@acme.dev', operators: ['group:sre@acme.dev'] },
+  });
+  t.deepEqual(deployProblems(real), []);
+});
+
+test('config: retained backups must exceed the transaction-log retention days (Cloud SQL rejects it otherwise)', (t) => {
+  // Cloud SQL: "the number of retained backups must be greater than the transaction log retention days"
+  // (cloud.google.com/sql/docs/postgres/backup-recovery/backups#retained-backups); provider 6.50.0,
+  // website/docs/r/sql_database_instance.html.markdown: transaction_log_retention_days 1-35 on Enterprise Plus.
+  t.regex(
+    problems({ database: { ...(PROD_FILE['database'] as object), retainedBackups: 7, logRetentionDays: 7 } }).join(
+      '\n',
+    ),
+    /database\.retainedBackups \(7\) must exceed database\.logRetentionDays \(7\)/,
+  );
+  t.regex(
+    problems({ database: { ...(PROD_FILE['database'] as object), retainedBackups: 14, logRetentionDays: 30 } }).join(
+      '\n',
+    ),
+    /must exceed/,
+  );
+  t.deepEqual(
+    problems({ database: { ...(PROD_FILE['database'] as object), retainedBackups: 8, logRetentionDays: 7 } }),
+    [],
+  );
+});
+
+test('config: operators must be IAM members; excluded edge regions must exist and leave one behind', (t) => {
+  t.regex(problems({ operators: ['alice@acme.dev'] }).join('\n'), /^operators must be a list/);
+  t.regex(
+    problems({ edge: { excludeRegions: ['us-east1'] } }).join('\n'),
+    /edge\.excludeRegions names us-east1, which is not in regions/,
+  );
+  t.regex(
+    problems({ edge: { excludeRegions: ['europe-west1'] } }).join('\n'),
+    /must leave at least one region behind the load balancer/,
+  );
 });
 
 test('config: GCP_PROJECT and the INFRA_* variables override the file, and the bucket follows the project', (t) => {

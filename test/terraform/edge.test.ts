@@ -4,6 +4,7 @@
 
 import test from 'ava';
 import { DEFAULT_RULE_PRIORITY, THROTTLE_PRIORITY } from '../../terraform/constructs/armor-policy.js';
+import { certificateName } from '../../terraform/constructs/load-balancer.js';
 import { at, list, num, one, prodConfig, refTo, resources, synth, type Block } from './helpers/synth.js';
 
 const config = prodConfig();
@@ -23,6 +24,7 @@ test('edge: every load-balancing component is EXTERNAL_MANAGED (global external 
 test('edge: HTTPS uses a Google-managed certificate for the configured domain', (t) => {
   const cert = one(edge, 'google_compute_managed_ssl_certificate');
   t.deepEqual(at(cert, 'managed.domains'), [config.domain]);
+  t.is(at(cert, 'lifecycle.create_before_destroy'), true);
   t.deepEqual(httpsProxy['ssl_certificates'], [refTo(edge, 'google_compute_managed_ssl_certificate', cert, 'id')]);
   t.is(ruleOnPort('443')['target'], refTo(edge, 'google_compute_target_https_proxy', httpsProxy, 'id'));
 });
@@ -95,4 +97,75 @@ test("edge: the backend serves the fleet stack's MIG, found by its name and regi
     list(backend['backend']).map((b) => at(b, 'group')),
     [`\${data.google_compute_region_instance_group_manager.${name}.instance_group}`],
   );
+});
+
+test('edge: the certificate name follows its domain, so a domain change creates before it destroys without a 409', (t) => {
+  // Provider 6.50.0 docs, r/compute_managed_ssl_certificate: with create_before_destroy the name must change
+  // with the domains (their example keys a random_id on the domains), or the new certificate collides (409).
+  const cert = one(edge, 'google_compute_managed_ssl_certificate');
+  const other = one(
+    synth(prodConfig({ file: { domain: 'api2.counter.example.com' } })).edge,
+    'google_compute_managed_ssl_certificate',
+  );
+  t.is(cert['name'], certificateName(config.prefix, config.domain));
+  t.regex(String(cert['name']), /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/);
+  t.not(other['name'], cert['name']);
+});
+
+test('edge: a domain change can run both certificates on the proxy until the new one is ACTIVE', (t) => {
+  const both = synth(prodConfig({ file: { edge: { additionalDomains: ['api2.counter.example.com'] } } })).edge;
+  const certs = Object.entries(both.resource?.['google_compute_managed_ssl_certificate'] ?? {});
+  const domains = certs.map(([, c]) => list(at(c, 'managed.domains')));
+  t.deepEqual(domains.flat().sort(), [config.domain, 'api2.counter.example.com']);
+  t.true(domains.every((d) => d.length === 1));
+  t.is(new Set(certs.map(([, c]) => c['name'])).size, 2);
+  t.deepEqual(
+    list(one(both, 'google_compute_target_https_proxy')['ssl_certificates']).sort(),
+    certs.map(([name]) => `\${google_compute_managed_ssl_certificate.${name}.id}`).sort(),
+  );
+  // The primary domain's certificate keeps its address and body when a second one is added.
+  const primary = certs.find(([, c]) => list(at(c, 'managed.domains'))[0] === config.domain);
+  t.deepEqual(primary, Object.entries(edge.resource?.['google_compute_managed_ssl_certificate'] ?? {})[0]);
+});
+
+test('edge: only POST / reaches the backend; GET / is 405 and every other path 404 at the load balancer', (t) => {
+  const map = resources(edge, 'google_compute_url_map').find((m) => m['default_service'] !== undefined) as Block;
+  const service = refTo(edge, 'google_compute_backend_service', backend, 'id');
+  const abort = (status: number) => ({ fault_injection_policy: { abort: { http_status: status, percentage: 100 } } });
+  t.deepEqual(map['default_route_action'], abort(404));
+  t.deepEqual(map['host_rule'], [{ hosts: ['*'], path_matcher: 'api' }]);
+  const matcher = list(map['path_matcher'])[0];
+  t.deepEqual(at(matcher, 'default_route_action'), abort(404));
+  const rules = list(at(matcher, 'route_rules')).sort((a, b) => num(at(a, 'priority')) - num(at(b, 'priority')));
+  // Rules are evaluated by priority, first match wins (provider 6.50.0 docs, r/compute_url_map: route_rules.priority).
+  t.deepEqual(at(rules[0], 'match_rules'), [
+    { full_path_match: '/', header_matches: [{ header_name: ':method', exact_match: 'POST' }] },
+  ]);
+  t.is(at(rules[0], 'service'), service);
+  t.is(at(rules[0], 'route_action'), undefined, 'POST / is forwarded, never aborted');
+  t.deepEqual(at(rules[1], 'match_rules'), [{ full_path_match: '/' }]);
+  t.deepEqual(at(rules[1], 'route_action'), abort(405));
+  t.is(rules.length, 2, 'no other path (/metrics, /readyz, /healthz) is forwarded');
+});
+
+test('edge: Cloud Armor parses JSON bodies so the WAF rules see the values', (t) => {
+  t.is(at(one(edge, 'google_compute_security_policy'), 'advanced_options_config.json_parsing'), 'STANDARD');
+});
+
+test('edge: a region in edge.excludeRegions leaves the backend service, so its MIG can be deleted', (t) => {
+  const regions = [
+    ...(prodConfig().regions as unknown[]),
+    {
+      region: 'europe-west4',
+      zones: ['europe-west4-a', 'europe-west4-b', 'europe-west4-c'],
+      subnetCidr: '10.20.0.0/20',
+    },
+  ];
+  const drained = synth(prodConfig({ file: { regions, edge: { excludeRegions: ['europe-west1'] } } })).edge;
+  const groups = Object.values(drained.data?.['google_compute_region_instance_group_manager'] ?? {});
+  t.deepEqual(
+    groups.map((g) => g['region']),
+    ['europe-west4'],
+  );
+  t.is(list(at(one(drained, 'google_compute_backend_service'), 'backend')).length, 1);
 });

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { JOURNAL_LOSS_LINE } from '../../terraform/constructs/journal-alert.js';
+import { UPTIME_BODY } from '../../terraform/constructs/uptime-check.js';
 import { at, list, one, prodConfig, refTo, resources, synth, type Block } from './helpers/synth.js';
 
 const config = prodConfig();
@@ -24,7 +25,13 @@ test('SLO: request-based availability with goal 0.9999 on the HTTPS URL map of t
   t.true(total.includes('resource.type="https_lb_rule"'));
   t.true(total.includes(`resource.label.url_map_name="${String(urlMap['name'])}"`));
   t.is(bad, `${total} metric.label.response_code_class=500`);
-  t.true(Number(slo['rolling_period_days']) >= 28);
+});
+
+test('SLO: measured per calendar month, the period the SLA promises 99.99 % over', (t) => {
+  // Provider 6.50.0 docs, r/monitoring_slo: calendar_period is one of DAY, WEEK, FORTNIGHT, MONTH and
+  // excludes rolling_period_days.
+  t.is(slo['calendar_period'], 'MONTH');
+  t.is(slo['rolling_period_days'], undefined);
 });
 
 test('SLO: fast and slow multi-window burn-rate alerts, each a long AND a short window on the SLO', (t) => {
@@ -57,9 +64,15 @@ test('SLO: fast and slow multi-window burn-rate alerts, each a long AND a short 
   );
 });
 
-test('uptime check: HTTPS GET /healthz on the configured domain, certificate validated, with an alert', (t) => {
+test('uptime check: HTTPS POST / (the only thing the edge forwards) on the configured domain, with an alert', (t) => {
   const check = one(ops, 'google_monitoring_uptime_check_config');
-  t.is(at(check, 'http_check.path'), '/healthz');
+  t.is(at(check, 'http_check.path'), '/');
+  t.is(at(check, 'http_check.request_method'), 'POST');
+  // Provider 6.50.0 docs, r/monitoring_uptime_check_config: USER_PROVIDED needs custom_content_type; body is base64.
+  t.is(at(check, 'http_check.content_type'), 'USER_PROVIDED');
+  t.is(at(check, 'http_check.custom_content_type'), 'application/json');
+  t.is(Buffer.from(String(at(check, 'http_check.body')), 'base64').toString(), '{}');
+  t.is(at(check, 'http_check.body'), UPTIME_BODY);
   t.is(at(check, 'http_check.use_ssl'), true);
   t.is(at(check, 'http_check.validate_ssl'), true);
   t.is(at(check, 'monitored_resource.labels.host'), config.domain);
@@ -87,7 +100,13 @@ test('alerts: the journal-loss alert matches the line the shutdown script prints
   const [prefix, message] = JOURNAL_LOSS_LINE.split(': ');
   t.true(script.includes(`log() { echo "${String(prefix)}: $*"; }`));
   t.true(script.includes(`log "${String(message)}:`));
-  t.true(
-    policies.some((p) => String(at(p, 'conditions.0.condition_matched_log.filter')).includes(`"${JOURNAL_LOSS_LINE}"`)),
+  const filters = policies.map((p) => String(at(p, 'conditions.0.condition_matched_log.filter')));
+  const filter = filters.find((f) => f.includes(`"${JOURNAL_LOSS_LINE}"`));
+  // Shutdown-script output arrives through the guest agent in the log google_metadata_script_runner as
+  // jsonPayload.message; a textPayload filter never matches it.
+  t.is(
+    filter,
+    `resource.type="gce_instance" log_id("google_metadata_script_runner") jsonPayload.message:"${JOURNAL_LOSS_LINE}"`,
   );
+  t.false(filters.some((f) => f.includes('textPayload')));
 });

@@ -53,7 +53,18 @@ test("roll: a new image changes only the fleet stack, and there only the templat
   t.deepEqual(strip(fresh ?? {}), strip(old ?? {}));
   t.is(at(fresh, 'disk.0.source_image'), `projects/counter-api-prod/global/images/${NEXT}`);
   t.is(at(fresh, 'labels.image'), NEXT);
-  const others = (s: typeof before) => ({ ...s.fleet.resource, google_compute_instance_template: undefined });
+  // The MIG changes only in the template its stable version points at (templates are keyed by image).
+  const group = (s: typeof before) => one(s.fleet, 'google_compute_region_instance_group_manager');
+  t.deepEqual({ ...group(after), version: undefined }, { ...group(before), version: undefined });
+  t.is(
+    at(group(after), 'version.0.instance_template'),
+    `\${${Object.keys(after.fleet.resource?.['google_compute_instance_template'] ?? {}).map((k) => `google_compute_instance_template.${k}`)[0]}.self_link_unique}`,
+  );
+  const others = (s: typeof before) => ({
+    ...s.fleet.resource,
+    google_compute_instance_template: undefined,
+    google_compute_region_instance_group_manager: undefined,
+  });
   t.deepEqual(others(after), others(before));
   t.is(resources(after.fleet, 'google_compute_instance_template').length, 1);
 });
@@ -64,7 +75,13 @@ test('roll: the command rewrites the release file, re-synthesizes and prints the
     writeFileSync(join(dir, 'prod.json'), JSON.stringify(PROD_FILE));
     writeFileSync(join(dir, 'prod.release.json'), JSON.stringify(STABLE));
     const out = join(dir, 'out');
-    const env = { ...process.env, INFRA_ENV: 'prod', INFRA_ENVS_DIR: dir, CDKTF_OUTDIR: out };
+    const env = {
+      ...process.env,
+      INFRA_ENV: 'prod',
+      INFRA_ENVS_DIR: dir,
+      CDKTF_OUTDIR: out,
+      GCP_PROJECT: 'counter-api-prod',
+    };
     const run = spawnSync(process.execPath, ['--import=tsx', 'terraform/roll.ts', '--image', NEXT, '--canary', '10%'], {
       env,
       encoding: 'utf8',
@@ -77,12 +94,38 @@ test('roll: the command rewrites the release file, re-synthesizes and prints the
     t.true(readFileSync(join(out, 'stacks', 'fleet-prod', 'cdk.tf.json'), 'utf8').includes(`images/${NEXT}`));
     t.regex(run.stdout, new RegExp(`terraform -chdir=${out}/stacks/fleet-prod plan`));
     t.regex(run.stdout, new RegExp(`rollback: npm run infra:roll -- --image ${STABLE.image}`));
+    t.regex(
+      run.stdout,
+      /canary in europe-west1: 1 of 3 VMs at the minimum, 1 of 9 at the maximum \(a percentage rounds up\)/,
+    );
     const bad = spawnSync(process.execPath, ['--import=tsx', 'terraform/roll.ts', '--image', 'family/counter-api'], {
       env,
       encoding: 'utf8',
     });
     t.is(bad.status, 1);
     t.regex(bad.stderr, /--image must be an exact image name/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('roll: --apply refuses the example environment before it plans anything', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'roll-'));
+  try {
+    writeFileSync(join(dir, 'prod.json'), JSON.stringify(PROD_FILE));
+    writeFileSync(join(dir, 'prod.release.json'), JSON.stringify(STABLE));
+    const env = {
+      ...process.env,
+      INFRA_ENVS_DIR: dir,
+      CDKTF_OUTDIR: join(dir, 'out'),
+      GCP_PROJECT: 'counter-api-prod',
+    };
+    const run = spawnSync(process.execPath, ['--import=tsx', 'terraform/roll.ts', '--image', NEXT, '--apply'], {
+      env,
+      encoding: 'utf8',
+    });
+    t.is(run.status, 1);
+    t.regex(run.stderr, /Refusing to apply:\n {2}- domain api\.counter\.example\.com is a placeholder/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -41,6 +41,32 @@ test('instances: OS Login on and project-wide SSH keys blocked', (t) => {
   }
 });
 
+test('instances: guest attributes on, so operators can read the host keys a new VM generated', (t) => {
+  for (const template of templates) t.is(at(template, 'metadata.enable-guest-attributes'), 'TRUE');
+});
+
+test('instances: every VM carries the image label the audit groups on, equal to the template image', (t) => {
+  for (const template of templates) {
+    const image = String(at(template, 'labels.image'));
+    t.regex(image, /^[a-z][-a-z0-9]*$/);
+    t.is(at(template, 'disk.0.source_image'), `projects/${prodConfig().imageProject}/global/images/${image}`);
+  }
+});
+
+test('IAM: OS Login operators may act as the fleet account (serviceAccountUser) on that account only', (t) => {
+  const grants = resources(all.fleet, 'google_service_account_iam_member');
+  const account = one(all.fleet, 'google_service_account');
+  t.deepEqual(
+    grants.map((g) => [g['role'], g['member'], g['service_account_id']]),
+    prodConfig().operators.map((m) => [
+      'roles/iam.serviceAccountUser',
+      m,
+      refTo(all.fleet, 'google_service_account', account, 'name'),
+    ]),
+  );
+  t.true(grants.length >= 1);
+});
+
 test('instances: run as the dedicated service account, never the default compute one', (t) => {
   const account = one(all.fleet, 'google_service_account');
   const email = refTo(all.fleet, 'google_service_account', account, 'email');

@@ -31,9 +31,17 @@ export const SECOND_REGION: RegionConfig = {
   subnetCidr: '10.20.0.0/20',
 };
 
+/** The project every test synthesizes for (the files carry none: GCP_PROJECT is required). */
+export const TEST_PROJECT = 'counter-api-prod';
+
 /** The committed prod environment, optionally with keys of the file or the release replaced. */
 export function prodConfig(patch: { file?: Record<string, unknown>; release?: Release } = {}): InfraConfig {
-  return parseConfig({ env: 'prod', file: { ...PROD_FILE, ...patch.file }, release: patch.release ?? PROD_RELEASE });
+  return parseConfig({
+    env: 'prod',
+    file: { ...PROD_FILE, ...patch.file },
+    release: patch.release ?? PROD_RELEASE,
+    overrides: { project: TEST_PROJECT },
+  });
 }
 
 export function twoRegionConfig(): InfraConfig {
