@@ -12,7 +12,7 @@
 
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 
 export interface OpenLoopOptions {
   /** http://127.0.0.1:8080/ or https://10.89.0.1/ */
@@ -22,7 +22,11 @@ export interface OpenLoopOptions {
   durationSec: number;
   /** Keep-alive pool size; by default sized from the rate. */
   connections?: number;
-  /** Per request, from its intended send time; default 10000. */
+  /**
+   * Default 10000. A request still queued in the generator this long after its
+   * intended time is given up unsent; a sent one gets the transport's header
+   * and body timeouts of the same length.
+   */
   timeoutMs?: number;
   /** Accept a self-signed certificate. */
   insecureTls?: boolean;
@@ -75,7 +79,11 @@ export interface OpenLoopResult {
   connections: number;
   timeoutMs: number;
   startedAt: string;
-  /** Requests scheduled, sent, and answered (any status) over the whole run, warm-up included. */
+  /**
+   * Requests scheduled, sent, and answered (any status) over the whole run,
+   * warm-up included. scheduled - sent were given up in the generator's queue
+   * (timeout or abort) and never reached the service.
+   */
   scheduled: number;
   sent: number;
   completed: number;
@@ -95,14 +103,17 @@ export interface OpenLoopResult {
   /** Sends per second actually issued. */
   sendRate: number;
   generator: {
-    /** How far behind schedule a send left, at most and on average (timer granularity is ~1 ms). */
+    /** How far behind schedule the generator's clock put a request in its queue (timer granularity is ~1 ms). */
     maxLagMs: number;
     meanLagMs: number;
-    /** Sends that left more than 5 ms late. */
+    /** Requests queued more than 5 ms behind schedule. */
     lateSends: number;
     /** CPU of this process over the run, percent of one core. */
     cpuPercent: number;
+    /** At most this many requests on the wire at once (bounded by the connections)... */
     maxInFlight: number;
+    /** ...and this many due but waiting for a free connection (queueing delay counts as latency). */
+    maxQueued: number;
   };
   perSecond: SecondSummary[];
   aborted: boolean;
@@ -137,9 +148,14 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-/** A default pool: enough connections for ~20 ms of latency at the rate, at least 2. */
+/**
+ * A default pool: one connection per 10 req/s (4 to 512), enough for ~100 ms
+ * of latency at the rate before requests queue in the generator. A load
+ * balancer opens connections as concurrency needs them; too small a pool
+ * would make the generator the bottleneck on a busy machine.
+ */
 export function defaultConnections(rate: number): number {
-  return Math.min(512, Math.max(2, Math.ceil(rate / 50)));
+  return Math.min(512, Math.max(4, Math.ceil(rate / 10)));
 }
 
 /** Maps a transport error (undici, Node, DOMException) to a short class. */
@@ -202,19 +218,29 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
   const total = Math.max(1, Math.floor(rate * durationSec));
   const interval = 1000 / rate;
   const epochOffset = performance.timeOrigin;
+  // Requests that are due but wait for a free connection, oldest first: the
+  // generator's own queue, so that a request that waited past its timeout is
+  // given up before it is sent (it never reaches the service), and one that
+  // was sent always gets its answer or the transport's timeout.
+  let queue: number[] = [];
+  let head = 0;
+  let scheduled = 0;
   let sent = 0;
+  let settled = 0;
   let completed = 0;
   let measured = 0;
   let ok = 0;
   let errors = 0;
-  let inFlight = 0;
+  let active = 0;
   let maxInFlight = 0;
+  let maxQueued = 0;
   let lagSum = 0;
   let maxLag = 0;
   let lateSends = 0;
   let lastSendAt = 0;
   let lastAnswerAt = 0;
   let aborted = false;
+  let schedulingDone = false;
   let internalError: unknown;
   let drained: () => void = () => undefined;
   const allDrained = new Promise<void>((resolve) => (drained = resolve));
@@ -226,8 +252,11 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
   const record = (intended: number, status: number, errorClass: string | undefined, extra: Partial<Sample>) => {
     const now = performance.now();
     const latencyMs = now - intended;
-    completed += status > 0 ? 1 : 0;
-    lastAnswerAt = Math.max(lastAnswerAt, now);
+    settled += 1;
+    if (status > 0) {
+      completed += 1;
+      lastAnswerAt = Math.max(lastAnswerAt, now);
+    }
     const sinceStart = (intended - start) / 1000;
     if (sinceStart >= warmupSec) {
       measured += 1;
@@ -245,65 +274,84 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
     const slot = (seconds[Math.floor(sinceStart)] ??= { latencies: [], errors: 0 });
     slot.latencies.push(latencyMs);
     if (errorClass !== undefined) slot.errors += 1;
-    inFlight -= 1;
-    if (inFlight === 0 && sent === scheduledCount()) drained();
-    options.onSample?.({
-      intendedAt: Math.round((epochOffset + intended) * 1000) / 1000,
-      latencyMs: Math.round(latencyMs * 1000) / 1000,
-      status,
-      ...(errorClass === undefined ? {} : { errorClass }),
-      ...extra,
+    if (schedulingDone && settled === scheduled) drained();
+    try {
+      options.onSample?.({
+        intendedAt: Math.round((epochOffset + intended) * 1000) / 1000,
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
+        status,
+        ...(errorClass === undefined ? {} : { errorClass }),
+        ...extra,
+      });
+    } catch (error) {
+      internalError ??= error;
+    }
+  };
+
+  const answered = async (intended: number, response: Dispatcher.ResponseData) => {
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      record(intended, 0, errorClassOf(error), {});
+      return;
+    }
+    const status = response.statusCode;
+    const counter = status >= 200 && status < 300 ? parseCounter(text) : undefined;
+    const header = response.headers['counter-consistency'];
+    const consistency = Array.isArray(header) ? header.join(',') : header;
+    record(intended, status, classify(status, counter), {
+      ...(counter === undefined ? {} : { counter }),
+      ...(consistency === undefined ? {} : { consistency }),
     });
   };
 
-  let next = 0;
-  const scheduledCount = () => (aborted ? sent : total);
-
-  const send = (intended: number) => {
+  const dispatch = (intended: number) => {
     sent += 1;
-    inFlight += 1;
-    maxInFlight = Math.max(maxInFlight, inFlight);
-    const now = performance.now();
-    lastSendAt = now;
-    const lag = now - intended;
-    lagSum += lag;
-    maxLag = Math.max(maxLag, lag);
-    if (lag > 5) lateSends += 1;
-    const remaining = Math.max(1, Math.round(timeoutMs - lag));
+    active += 1;
+    maxInFlight = Math.max(maxInFlight, active);
+    lastSendAt = performance.now();
     pool
-      .request({
-        path,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{}',
-        signal: AbortSignal.timeout(remaining),
-      })
+      .request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
       .then(
-        async (response) => {
-          let text: string;
-          try {
-            text = await response.body.text();
-          } catch (error) {
-            record(intended, 0, errorClassOf(error), {});
-            return;
-          }
-          const status = response.statusCode;
-          const counter = status >= 200 && status < 300 ? parseCounter(text) : undefined;
-          const header = response.headers['counter-consistency'];
-          const consistency = Array.isArray(header) ? header.join(',') : header;
-          record(intended, status, classify(status, counter), {
-            ...(counter === undefined ? {} : { counter }),
-            ...(consistency === undefined ? {} : { consistency }),
-          });
-        },
+        (response) => answered(intended, response),
         (error: unknown) => record(intended, 0, errorClassOf(error), {}),
       )
-      .catch((error: unknown) => {
-        // Only a throwing onSample lands here; the run fails with it at the end.
-        internalError ??= error;
+      .catch((error: unknown) => (internalError ??= error))
+      .finally(() => {
+        active -= 1;
+        pump();
       });
   };
 
+  /** Gives up queued requests past their timeout, then sends while connections are free. */
+  const pump = () => {
+    const now = performance.now();
+    while (head < queue.length && now - (queue[head] as number) >= timeoutMs) {
+      record(queue[head] as number, 0, 'timeout', {});
+      head += 1;
+    }
+    while (active < connections && head < queue.length) {
+      dispatch(queue[head] as number);
+      head += 1;
+    }
+    if (head > 4096 && head * 2 > queue.length) {
+      queue = queue.slice(head);
+      head = 0;
+    }
+  };
+
+  const enqueue = (intended: number) => {
+    scheduled += 1;
+    const lag = performance.now() - intended;
+    lagSum += lag;
+    maxLag = Math.max(maxLag, lag);
+    if (lag > 5) lateSends += 1;
+    queue.push(intended);
+    maxQueued = Math.max(maxQueued, queue.length - head);
+  };
+
+  let next = 0;
   await new Promise<void>((resolve) => {
     const tick = () => {
       if (options.signal?.aborted === true) {
@@ -313,9 +361,10 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
       }
       const now = performance.now();
       while (next < total && start + next * interval <= now) {
-        send(start + next * interval);
+        enqueue(start + next * interval);
         next += 1;
       }
+      pump();
       if (next >= total) {
         resolve();
         return;
@@ -324,14 +373,23 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
     };
     setTimeout(tick, Math.max(0, start - performance.now()));
   });
-  if (inFlight === 0) drained();
-  // Every request carries its own timeout, so this wait is bounded; the
-  // extra guard covers a pool that never settles a request.
+  if (aborted) {
+    while (head < queue.length) {
+      record(queue[head] as number, 0, 'aborted', {});
+      head += 1;
+    }
+  }
+  schedulingDone = true;
+  if (settled === scheduled) drained();
+  // Queued requests expire on this clock; sent ones end by the transport's
+  // timeouts. The guard covers a pool that never settles a request.
+  const expiry = setInterval(pump, 50);
   let guard: NodeJS.Timeout | undefined;
-  await Promise.race([allDrained, new Promise<void>((resolve) => (guard = setTimeout(resolve, timeoutMs + 5000)))]);
+  await Promise.race([allDrained, new Promise<void>((resolve) => (guard = setTimeout(resolve, 2 * timeoutMs + 5000)))]);
+  clearInterval(expiry);
   clearTimeout(guard);
   await pool.destroy();
-  if (internalError !== undefined) throw new Error('onSample threw', { cause: internalError });
+  if (internalError !== undefined) throw new Error('the sample callback failed', { cause: internalError });
 
   const cpu = process.cpuUsage(cpuBefore);
   const wallMs = Math.max(1, performance.now() - start);
@@ -355,7 +413,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
     connections,
     timeoutMs,
     startedAt,
-    scheduled: aborted ? sent : total,
+    scheduled,
     sent,
     completed,
     measured,
@@ -374,6 +432,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
       lateSends,
       cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / wallMs) * 1000) / 10,
       maxInFlight,
+      maxQueued,
     },
     perSecond,
     aborted,
