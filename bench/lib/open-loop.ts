@@ -49,6 +49,8 @@ export interface Sample {
   counter?: number;
   /** Counter-Consistency header. */
   consistency?: string;
+  /** True when the request was given up in the generator's queue and never reached the service. */
+  notSent?: boolean;
 }
 
 export interface LatencySummary {
@@ -328,7 +330,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
   const pump = () => {
     const now = performance.now();
     while (head < queue.length && now - (queue[head] as number) >= timeoutMs) {
-      record(queue[head] as number, 0, 'timeout', {});
+      record(queue[head] as number, 0, 'timeout', { notSent: true });
       head += 1;
     }
     while (active < connections && head < queue.length) {
@@ -375,7 +377,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
   });
   if (aborted) {
     while (head < queue.length) {
-      record(queue[head] as number, 0, 'aborted', {});
+      record(queue[head] as number, 0, 'aborted', { notSent: true });
       head += 1;
     }
   }
