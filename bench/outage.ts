@@ -4,8 +4,12 @@
 // started again. Reports the fraction of 2xx answers (overall and during the
 // outage), how long until every worker is exact again with an empty journal,
 // whether the database then counts exactly the 2xx answers, and closed-loop
-// throughput in degraded mode next to normal mode.
+// throughput in degraded mode next to normal mode. The report's parameters
+// are the settings the workers actually ran with: the service's own config
+// loader applied to the exact environment the workers were given.
+// Exits 1 when the database does not end exactly at the 2xx count.
 // Usage: npm run bench:outage -- [--outage 10] [--rate 500] [--kill]
+//          [--db-budget-ms N] [--probe-interval-ms N] [--request-deadline-ms N]
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -14,6 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { loadConfig } from '../server/config.js';
 import { build, machine, root, startDatabase, startFleet, type Fleet } from './lib/fleet.js';
 
 const { values: args } = parseArgs({
@@ -24,7 +29,11 @@ const { values: args } = parseArgs({
     after: { type: 'string', default: '10' },
     workers: { type: 'string', default: String(os.availableParallelism()) },
     kill: { type: 'boolean', default: false },
+    'db-budget-ms': { type: 'string' },
+    'probe-interval-ms': { type: 'string' },
+    'request-deadline-ms': { type: 'string' },
   },
+  strict: true,
 });
 const outageS = Number(args.outage);
 const rate = Number(args.rate);
@@ -84,7 +93,15 @@ async function closedLoop(fleet: Fleet, seconds: number): Promise<{ rps: number;
 build();
 const database = await startDatabase();
 const url = await database.createDatabase('outage');
-const fleet = await startFleet({ DATABASE_URL: url }, Number(args.workers));
+const overrides: Record<string, string> = {
+  ...(args['db-budget-ms'] === undefined ? {} : { DB_BUDGET_MS: args['db-budget-ms'] }),
+  ...(args['probe-interval-ms'] === undefined ? {} : { PROBE_INTERVAL_MS: args['probe-interval-ms'] }),
+  ...(args['request-deadline-ms'] === undefined ? {} : { REQUEST_DEADLINE_MS: args['request-deadline-ms'] }),
+};
+const fleetEnv = { DATABASE_URL: url, ...overrides };
+// What the workers load from that environment (fails here, before the run, on a bad value).
+const effective = loadConfig({ ...fleetEnv, JOURNAL_DIR: '/unused' });
+const fleet = await startFleet(fleetEnv, Number(args.workers));
 try {
   const normal = await closedLoop(fleet, 5);
   await sleep(2000);
@@ -142,8 +159,19 @@ try {
       beforeSeconds: beforeS,
       afterSeconds: afterS,
       workers: Number(args.workers),
-      dbBudgetMs: 1000,
-      probeIntervalMs: 500,
+      load: { tool: 'autocannon overallRate (open loop, fixed count)', connections: 50, timeoutSeconds: 10 },
+      environment: overrides,
+      service: {
+        allocator: effective.allocator,
+        degradedMode: effective.degradedMode,
+        requestDeadlineMs: effective.requestDeadlineMs,
+        dbBudgetMs: effective.dbBudgetMs,
+        probeIntervalMs: effective.probeIntervalMs,
+        maxBatch: effective.maxBatch,
+        dbPoolSize: effective.db.poolSize,
+        dbQueryTimeoutMs: effective.db.queryTimeoutMs,
+        journalReplayChunk: effective.journalReplayChunk,
+      },
     },
     steady: {
       requests: events.length + steady.errors,
@@ -173,6 +201,10 @@ try {
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   console.log(JSON.stringify(report, null, 2));
   console.log(`written to ${path.relative(root, file)}`);
+  if (!report.steady.exact) {
+    console.error('CORRECTNESS FAILED: the database does not count exactly the 2xx answers');
+    process.exitCode = 1;
+  }
 } finally {
   await fleet.stop();
   await database.destroy();

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, PgCluster } from '../../server/local/postgres.js';
+import { tree } from './procs.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -64,9 +65,22 @@ export function build(): void {
   if (result.status !== 0) throw new Error(`build failed: ${result.stdout}${result.stderr}`);
 }
 
-/** pm2-runtime with `workers` cluster workers; resolves once every worker answers /readyz. */
-export async function startFleet(env: Record<string, string>, workers: number): Promise<Fleet> {
-  const port = await freePort();
+export interface FleetOptions {
+  /** Resolve at once instead of when every worker answers /readyz (a cold start measures that wait). */
+  readonly waitReady?: boolean;
+  /** Port of the service; a free one by default. */
+  readonly port?: number;
+  /** How long to wait for readiness; default 120 s (a busy machine starts slowly). */
+  readonly readyTimeoutMs?: number;
+}
+
+/** pm2-runtime with `workers` cluster workers; by default resolves once every worker answers /readyz. */
+export async function startFleet(
+  env: Record<string, string>,
+  workers: number,
+  options: FleetOptions = {},
+): Promise<Fleet> {
+  const port = options.port ?? (await freePort());
   const metricsBase = await freePort();
   const home = mkdtempSync(path.join(os.tmpdir(), 'counter-api-bench-pm2-'));
   const child = spawn(
@@ -88,15 +102,18 @@ export async function startFleet(env: Record<string, string>, workers: number): 
     },
   );
   const metricsPorts = Array.from({ length: workers }, (_, i) => metricsBase + i);
-  const until = Date.now() + 60_000;
-  for (const p of metricsPorts) {
+  const until = Date.now() + (options.readyTimeoutMs ?? 120_000);
+  for (const p of options.waitReady === false ? [] : metricsPorts) {
     while (
       (await fetch(`http://127.0.0.1:${p}/readyz`).then(
         (r) => r.status,
         () => 0,
       )) !== 200
     ) {
-      if (Date.now() > until) throw new Error('fleet did not become ready within 60 s');
+      if (Date.now() > until) {
+        killTree(child.pid as number);
+        throw new Error(`fleet did not become ready within ${options.readyTimeoutMs ?? 120_000} ms`);
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -106,12 +123,27 @@ export async function startFleet(env: Record<string, string>, workers: number): 
     metricsPorts,
     child,
     stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGINT');
+        // pm2 drains its workers (up to kill_timeout); past that, end the whole tree.
+        const force = setTimeout(() => killTree(child.pid as number), 45_000);
+        await exited;
+        clearTimeout(force);
+      }
       rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+function killTree(pid: number): void {
+  for (const p of tree(pid)) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 export function machine(): Record<string, string | number> {
@@ -156,4 +188,39 @@ export function cpuSeconds(): { app: number; db: number; load: number } {
   const self = process.cpuUsage();
   total.load = (self.user + self.system) / 1e6;
   return total;
+}
+
+/** Each worker's degraded-mode gauges, from its metrics port (NaN where a worker has none). */
+export async function workerGauges(fleet: Fleet): Promise<{ degraded: number; pending: number }[]> {
+  return Promise.all(
+    fleet.metricsPorts.map(async (port) => {
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.text(),
+        () => '',
+      );
+      const gauge = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+      return { degraded: gauge('counter_degraded'), pending: gauge('journal_pending_increments') };
+    }),
+  );
+}
+
+/**
+ * Waits until no worker is degraded and no journaled increment is pending,
+ * so the database holds every increment handed out; returns the wait in ms,
+ * NaN on timeout. A worker without degraded mode (the baselines) has no
+ * gauges and counts as settled.
+ */
+export async function untilSettled(fleet: Fleet, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const gauges = await workerGauges(fleet);
+    if (
+      gauges.every(
+        (g) => (g.degraded === 0 || Number.isNaN(g.degraded)) && (g.pending === 0 || Number.isNaN(g.pending)),
+      )
+    )
+      return Date.now() - started;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return Number.NaN;
 }
