@@ -5,7 +5,7 @@
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
-import type { Counter } from './counter/types.js';
+import type { Counter, Deadline } from './counter/types.js';
 import { errorHandler, HttpError, notFound } from './http/errors.js';
 import { requestLog } from './http/request-log.js';
 import type { Logger } from './log.js';
@@ -29,6 +29,8 @@ export interface AppDeps {
   readonly requestLogSample?: number;
   /** True once shutdown began: responses then ask clients to close the connection. */
   readonly draining?: () => boolean;
+  /** Starts a request's deadline (an AbortSignal will do); the counter answers 503 when it passes. */
+  readonly deadline?: () => Deadline;
 }
 
 /** Reads any body up to 1 KiB (413 beyond), and rejects malformed JSON (400). The content is otherwise ignored. */
@@ -90,7 +92,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   const count: RequestHandler = async (_req, res) => {
-    const { value, consistency } = await deps.counter.next();
+    const { value, consistency } = await deps.counter.next(deps.deadline?.());
     res.setHeader('Counter-Consistency', consistency);
     res.status(200).json({ timestamp: Math.floor(Date.now() / 1000), counter: value, message: 'Hello world' });
   };

@@ -1,6 +1,6 @@
 // Prometheus metrics for one worker (prom-client). Each pm2 worker keeps its
 // own registry and labels its series with `worker`; the Ops Agent scrapes
-// every worker on METRICS_PORT + worker id (see docs/operations.md), and
+// every worker on METRICS_PORT + worker id (see docs/image.md and docs/runbooks.md), and
 // GET /metrics on the service port answers for the worker that takes it.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -22,6 +22,7 @@ export interface Metrics {
   readonly replayed: (entries: number, increments: number) => void;
   readonly watchPool: (stats: () => PoolStats) => void;
   readonly watchDegraded: (gauges: DegradedGauges) => void;
+  readonly quarantined: (entries: number, increments: number) => void;
 }
 
 export function createMetrics(workerId: number): Metrics {
@@ -89,12 +90,38 @@ export function createMetrics(workerId: number): Metrics {
     registers: [registry],
   });
 
+  // --- Counter accounting (server/counter/): values counted but not handed
+  // out, and journal entries quarantined instead of replayed. Both should
+  // stay at 0; each increase is also an ERROR log line.
+  const unhanded = new Counter({
+    name: 'counter_unhanded_increments_total',
+    help: 'Increments counted for requests answered 503: spare (handed to later requests), journal_surplus or lost (never handed out)',
+    labelNames: ['where'],
+    registers: [registry],
+  });
+  const quarantinedEntries = new Counter({
+    name: 'journal_quarantined_entries_total',
+    help: 'Journal entries older than the ledger retention, moved to a .stale file instead of replayed',
+    registers: [registry],
+  });
+  const quarantinedIncrements = new Counter({
+    name: 'journal_quarantined_increments_total',
+    help: 'Increments in journal entries moved to a .stale file instead of replayed',
+    registers: [registry],
+  });
+  // --- end of counter accounting
+
   return {
     registry,
     counter: {
       batchSize: (n) => batchSize.observe(n),
       batchOutcome: (outcome) => batchOutcomes.inc({ outcome }),
       queueDepth: (n) => queueDepth.set(n),
+      unhanded: (n, where) => unhanded.inc({ where }, n),
+    },
+    quarantined: (entries, increments) => {
+      quarantinedEntries.inc(entries);
+      quarantinedIncrements.inc(increments);
     },
     observeRequest: (route, method, status, s) => {
       requests.inc({ route, method, status: String(status) });

@@ -15,14 +15,16 @@ import type { Queryable } from '../db.js';
 import type { Logger } from '../log.js';
 import { batchId } from './batch-id.js';
 import { BatchCancelledError, commitBatch, fenceBatch, type Range } from './ledger.js';
-import { noMetrics, UnavailableError, type Allocation, type Counter, type CounterMetrics } from './types.js';
-
-interface Waiter {
-  readonly resolve: (allocation: Allocation) => void;
-  readonly reject: (error: Error) => void;
-  readonly deadline: number;
-  done: boolean;
-}
+import { backoff, sleep } from './backoff.js';
+import {
+  noMetrics,
+  UnavailableError,
+  type Allocation,
+  type Counter,
+  type CounterMetrics,
+  type Deadline,
+} from './types.js';
+import { deadlineAfter, deadlineError, Waiter } from './waiter.js';
 
 export interface Batch {
   readonly id: string;
@@ -31,12 +33,17 @@ export interface Batch {
 
 /** Takes over a batch that the database did not commit within the budget. */
 export interface Fallback {
-  /** Makes the batch durable elsewhere and returns its first provisional value; throws if it cannot. */
-  absorb(batch: Batch, pending: Promise<Range>): Promise<number>;
+  /**
+   * Makes all `batch.n` increments durable elsewhere under the batch's id
+   * (its statement may still commit) and answers the waiters still waiting;
+   * increments of waiters already answered 503 must be accounted for there.
+   * False if it could not (it has then answered every waiter 503).
+   */
+  absorb(batch: Batch, waiters: readonly Waiter[], pending: Promise<Range>): Promise<boolean>;
   /** Told about every range committed by this allocator. */
   committed(range: Range): void;
   /** Answers a request that was still queued when its batch was handed off. */
-  divert(): Promise<Allocation>;
+  divert(waiter: Waiter): void;
 }
 
 export interface AllocatorOptions {
@@ -51,7 +58,6 @@ export interface AllocatorOptions {
   readonly retryDelayMs?: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const BUDGET_EXCEEDED = Symbol('budget exceeded');
 
 export class CoalescingAllocator implements Counter {
@@ -69,13 +75,20 @@ export class CoalescingAllocator implements Counter {
     this.metrics = options.metrics ?? noMetrics;
   }
 
-  next(): Promise<Allocation> {
+  next(signal?: Deadline): Promise<Allocation> {
     if (this.closed) return Promise.reject(new UnavailableError('shutting down'));
-    return new Promise<Allocation>((resolve, reject) => {
-      this.queue.push({ resolve, reject, deadline: Date.now() + this.options.deadlineMs, done: false });
-      this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, Math.min(100, this.options.deadlineMs / 10)));
-      this.pump();
-    });
+    const deadline = signal ?? deadlineAfter(this.options.deadlineMs);
+    if (deadline.aborted) return Promise.reject(deadlineError());
+    return Waiter.promise(deadline, (waiter) => this.enqueue(waiter));
+  }
+
+  /** Queues a request that already waits elsewhere (held during a replay), keeping its deadline. */
+  enqueue(waiter: Waiter): void {
+    if (waiter.done) return;
+    if (this.closed) return waiter.reject(new UnavailableError('shutting down'));
+    this.queue.push(waiter);
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, Math.min(50, this.options.deadlineMs / 20)));
+    this.pump();
   }
 
   /** Number of requests waiting for a value (metrics, tests). */
@@ -95,16 +108,12 @@ export class CoalescingAllocator implements Counter {
     this.sweeper = undefined;
   }
 
-  /** Hands out every waiting request that a batch or a spare can serve. */
   /** Answers 503 to every waiter past its deadline; stops when nobody waits. */
   private sweep(): void {
-    const now = Date.now();
-    const expired = (w: Waiter) => !w.done && w.deadline <= now;
-    const timeout = () => new UnavailableError('no counter value within the request deadline');
-    // The queue is in arrival order, so expired waiters are at its head.
-    while (this.queue.length > 0 && (this.queue[0] as Waiter).deadline <= now)
-      this.settle(this.queue.shift() as Waiter, undefined, timeout());
-    for (const w of this.current) if (expired(w)) this.settle(w, undefined, timeout());
+    let kept = 0;
+    for (const w of this.queue) if (!w.expireIfDue() && !w.done) this.queue[kept++] = w;
+    this.queue.length = kept;
+    for (const w of this.current) w.expireIfDue();
     if (this.queue.length === 0 && this.current.every((w) => w.done)) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
@@ -114,16 +123,14 @@ export class CoalescingAllocator implements Counter {
   private pump(): void {
     this.serveSpares();
     if (this.inFlight !== undefined) return;
-    const waiters = this.queue.splice(0, this.options.maxBatch).filter((w) => !w.done);
+    const waiters = this.queue.splice(0, this.options.maxBatch).filter((w) => !w.expireIfDue() && !w.done);
     this.metrics.queueDepth(this.queue.length);
     if (waiters.length === 0) return;
     this.current = waiters;
     const batch: Batch = { id: batchId(), n: waiters.length };
     this.metrics.batchSize(batch.n);
     this.inFlight = this.run(batch, waiters)
-      .catch((error: unknown) =>
-        this.options.log.error({ error: String(error), batch: batch.id }, 'batch failed unexpectedly'),
-      )
+      .catch((err: unknown) => this.options.log.error({ err, batch: batch.id }, 'batch failed unexpectedly'))
       .finally(() => {
         this.inFlight = undefined;
         this.current = [];
@@ -135,8 +142,8 @@ export class CoalescingAllocator implements Counter {
     while (this.spares.length > 0 && this.queue.length > 0) {
       const waiter = this.queue.shift();
       const range = this.spares[0];
-      if (waiter === undefined || range === undefined || waiter.done) continue;
-      this.settle(waiter, { value: range.first, consistency: 'exact' });
+      if (waiter === undefined || range === undefined || waiter.expireIfDue() || waiter.done) continue;
+      waiter.resolve({ value: range.first, consistency: 'exact' });
       if (range.first === range.last) this.spares.shift();
       else this.spares[0] = { first: range.first + 1, last: range.last };
     }
@@ -157,7 +164,7 @@ export class CoalescingAllocator implements Counter {
         return;
       } catch (error) {
         if (error instanceof BatchCancelledError) {
-          for (const w of waiters) this.settle(w, undefined, new UnavailableError('batch cancelled'));
+          for (const w of waiters) w.reject(new UnavailableError('batch cancelled'));
           return;
         }
         const delay = this.backoff(attempt);
@@ -166,7 +173,7 @@ export class CoalescingAllocator implements Counter {
         } else {
           this.metrics.batchOutcome('retried');
           this.options.log.warn(
-            { error: String(error), batch: batch.id, attempt },
+            { err: error, batch: batch.id, attempt },
             'batch outcome unknown, retrying with the same id',
           );
         }
@@ -198,30 +205,12 @@ export class CoalescingAllocator implements Counter {
     cause: unknown,
   ): Promise<boolean> {
     pending.catch(() => undefined);
-    try {
-      const first = await fallback.absorb(batch, pending);
-      waiters.forEach((w, i) => this.settle(w, { value: first + i, consistency: 'provisional' }));
-      this.metrics.batchOutcome('handed_off');
-      // Requests still queued would only meet the same database: hand them on too.
-      this.requeue(fallback);
-      return true;
-    } catch (error) {
-      this.options.log.error(
-        { error: String(error), cause: String(cause), batch: batch.id },
-        'fallback refused the batch',
-      );
-      for (const w of waiters)
-        this.settle(w, undefined, new UnavailableError('database unavailable and journal unwritable', 2));
-      return false;
-    }
-  }
-
-  private requeue(fallback: Fallback): void {
-    for (const waiter of this.queue.splice(0)) {
-      if (waiter.done) continue;
-      waiter.done = true;
-      fallback.divert().then(waiter.resolve, waiter.reject);
-    }
+    this.options.log.warn({ err: cause, batch: batch.id }, 'batch unanswered within the budget: handing it off');
+    if (!(await fallback.absorb(batch, waiters, pending))) return false;
+    this.metrics.batchOutcome('handed_off');
+    // Requests still queued would only meet the same database: hand them on too.
+    for (const waiter of this.queue.splice(0)) fallback.divert(waiter);
+    return true;
   }
 
   /** Every waiter of an unanswered batch left: make sure it never commits, or keep what it did commit. */
@@ -237,15 +226,13 @@ export class CoalescingAllocator implements Counter {
           // Shutting down with the database unreachable: its requests were
           // all answered 503; if it committed after all, its values are lost.
           this.options.log.error(
-            { error: String(error), batch: batch.id, n: batch.n },
+            { err: error, batch: batch.id, n: batch.n },
             'shutdown with an unsettled batch: outcome unknown',
           );
+          this.metrics.unhanded?.(batch.n, 'lost');
           return;
         }
-        this.options.log.warn(
-          { error: String(error), batch: batch.id, attempt },
-          'fencing an abandoned batch failed, retrying',
-        );
+        this.options.log.warn({ err: error, batch: batch.id, attempt }, 'fencing an abandoned batch failed, retrying');
         await sleep(this.backoff(attempt));
       }
     }
@@ -253,7 +240,7 @@ export class CoalescingAllocator implements Counter {
 
   /** Exponential backoff between attempts on a batch, capped at a second. */
   private backoff(attempt: number): number {
-    return Math.min(1000, (this.options.retryDelayMs ?? 20) * 2 ** attempt);
+    return backoff(attempt, this.options.retryDelayMs ?? 20, 1000);
   }
 
   private deliver(waiters: Waiter[], range: Range): void {
@@ -262,8 +249,9 @@ export class CoalescingAllocator implements Counter {
     let value = range.first;
     const orphaned: Range[] = [];
     for (const waiter of waiters) {
-      if (waiter.done) orphaned.push({ first: value, last: value });
-      else this.settle(waiter, { value, consistency: 'exact' });
+      // A deadline that passed while the statement ran is a 503, even if the sweeper has not seen it yet.
+      waiter.expireIfDue();
+      if (!waiter.resolve({ value, consistency: 'exact' })) orphaned.push({ first: value, last: value });
       value += 1;
     }
     for (const r of orphaned) this.keepSpare(r);
@@ -271,18 +259,12 @@ export class CoalescingAllocator implements Counter {
 
   private keepSpare(range: Range): void {
     this.metrics.batchOutcome('orphaned');
+    this.metrics.unhanded?.(range.last - range.first + 1, 'spare');
     this.spares.push(range);
     this.spares.sort((a, b) => a.first - b.first);
     this.options.log.warn(
       { first: range.first, last: range.last },
       'committed values outlived their requests; kept as spares',
     );
-  }
-
-  private settle(waiter: Waiter, allocation: Allocation | undefined, error?: Error): void {
-    if (waiter.done) return;
-    waiter.done = true;
-    if (allocation !== undefined) waiter.resolve(allocation);
-    else waiter.reject(error ?? new UnavailableError('unavailable'));
   }
 }

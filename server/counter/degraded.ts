@@ -10,15 +10,32 @@
 // answers, the journal is replayed oldest first through the batch ledger (the
 // same ids, so each entry is applied exactly once even if a replay is cut
 // short and repeated), and when nothing is pending new requests are exact
-// again. In the end the database counter equals the number of 2xx answers.
+// again.
+//
+// Every request waits under its own deadline, wherever it waits. An
+// increment that is journaled for a request already answered 503 (it was in
+// a handed-off batch, or its deadline passed during the fsync) is surplus:
+// it is handed to the next degraded request without a new write, and what
+// is left when the worker returns to exact mode or stops is taken off the
+// journal durably (a smaller add record) before anything replays it. So the
+// database ends up raised by exactly the values handed out.
 
 import type { Db } from '../db.js';
 import type { Logger } from '../log.js';
 import { batchId } from './batch-id.js';
 import { CoalescingAllocator, type Batch, type Fallback } from './allocator.js';
-import type { Journal, JournalEntry } from './journal.js';
-import { commitBatches, fenceBatch, type Range } from './ledger.js';
-import { noMetrics, UnavailableError, type Allocation, type Counter, type CounterMetrics } from './types.js';
+import type { Journal } from './journal.js';
+import { fenceBatch, type Range } from './ledger.js';
+import { replayEntries } from './replay.js';
+import {
+  noMetrics,
+  UnavailableError,
+  type Allocation,
+  type Counter,
+  type CounterMetrics,
+  type Deadline,
+} from './types.js';
+import { deadlineAfter, deadlineError, Waiter } from './waiter.js';
 
 export type Mode = 'exact' | 'degraded';
 
@@ -30,20 +47,19 @@ export interface DegradedCounterOptions {
   readonly deadlineMs: number;
   readonly budgetMs: number;
   readonly probeIntervalMs: number;
-  /** Journal entries older than this are not replayed blindly (the ledger may have forgotten them). */
+  /** Journal entries older than this are quarantined, not replayed (the ledger may have forgotten them). */
   readonly maxReplayAgeMs: number;
   /** Last committed value known before the first database answer (from the state file). */
   readonly lastCommitted?: number;
   readonly metrics?: CounterMetrics;
   readonly onReplay?: (entries: number, increments: number) => void;
+  readonly onQuarantine?: (entries: number, increments: number) => void;
   readonly onModeChange?: (mode: Mode, lastCommitted: number) => void;
   readonly replayChunk?: number;
+  readonly retryDelayMs?: number;
 }
 
-interface Waiter {
-  readonly resolve: (allocation: Allocation) => void;
-  readonly reject: (error: Error) => void;
-}
+const unwritable = () => new UnavailableError('database unavailable and journal unwritable', 2);
 
 export class DegradedCounter implements Counter, Fallback {
   private modeNow: Mode = 'exact';
@@ -52,12 +68,15 @@ export class DegradedCounter implements Counter, Fallback {
   private flushing: Promise<void> | undefined;
   private recovering: Promise<void> | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
-  private readonly toFence: string[] = [];
   /** While the last journal entries are replayed, new requests wait here instead of being journaled. */
   private holding = false;
   private readonly held: Waiter[] = [];
   private last: number;
   private closed = false;
+  /** Journaled increments whose request was answered 503: served to the next requests, or shrunk off. */
+  private surplus = 0;
+  /** Handed-off batches: their statement may still commit with the full size, so they are fenced before shrinking. */
+  private readonly handedOff = new Set<string>();
 
   constructor(private readonly options: DegradedCounterOptions) {
     this.last = options.lastCommitted ?? 0;
@@ -69,6 +88,7 @@ export class DegradedCounter implements Counter, Fallback {
       budgetMs: options.budgetMs,
       fallback: this,
       metrics: options.metrics ?? noMetrics,
+      retryDelayMs: options.retryDelayMs,
     });
   }
 
@@ -80,39 +100,58 @@ export class DegradedCounter implements Counter, Fallback {
     return this.last;
   }
 
+  /** Journaled increments not (yet) handed out (metrics, tests). */
+  get surplusIncrements(): number {
+    return this.surplus;
+  }
+
   /** Age in seconds of the oldest entry not yet applied (0 if none). */
   replayLagSeconds(): number {
     const [oldest] = this.options.journal.oldest(1);
     return oldest === undefined ? 0 : (Date.now() - oldest.at) / 1000;
   }
 
-  next(): Promise<Allocation> {
+  next(signal?: Deadline): Promise<Allocation> {
     if (this.closed) return Promise.reject(new UnavailableError('shutting down'));
-    if (this.modeNow === 'exact') return this.allocator.next();
-    if (this.holding) return new Promise<Allocation>((resolve, reject) => this.held.push({ resolve, reject }));
-    return this.divert();
-  }
-
-  /** Fallback: a request is answered from the journal. */
-  divert(): Promise<Allocation> {
-    return new Promise<Allocation>((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.flush();
+    if (this.modeNow === 'exact') return this.allocator.next(signal);
+    const deadline = signal ?? deadlineAfter(this.options.deadlineMs);
+    if (deadline.aborted) return Promise.reject(deadlineError());
+    return Waiter.promise(deadline, (waiter) => {
+      if (this.holding) this.held.push(waiter.watch());
+      else this.divert(waiter);
     });
   }
 
+  /** Fallback: a request is answered from the journal, by its deadline. */
+  divert(waiter: Waiter): void {
+    if (waiter.done) return;
+    if (this.closed) return waiter.reject(new UnavailableError('shutting down'));
+    this.waiting.push(waiter.watch());
+    this.flush();
+  }
+
   /** Fallback: a batch the database did not answer in time is made durable locally. */
-  async absorb(batch: Batch, pending: Promise<Range>): Promise<number> {
-    const base = this.last + this.options.journal.pendingIncrements;
+  async absorb(batch: Batch, waiters: readonly Waiter[], pending: Promise<Range>): Promise<boolean> {
+    const { journal, log } = this.options;
     this.enterDegraded(`batch ${batch.id} got no answer within ${this.options.budgetMs} ms`);
-    await this.options.journal.add(batch.id, batch.n);
+    this.handedOff.add(batch.id);
+    try {
+      // All n: the statement in flight may still commit all n under this id.
+      await journal.add(batch.id, batch.n);
+    } catch (err) {
+      this.handedOff.delete(batch.id);
+      log.error({ err, journal: journal.path, batch: batch.id }, 'journal write failed: answering the batch 503');
+      for (const w of waiters) w.reject(unwritable());
+      return false;
+    }
     // If the original statement commits after all, record it: replay would
     // find it through the ledger anyway, this only saves the round trip.
     pending.then(
       (range) => this.applied(batch.id, range),
       () => undefined,
     );
-    return base + 1;
+    this.answer(waiters, batch.n);
+    return true;
   }
 
   /** Fallback: the allocator committed a range. */
@@ -124,8 +163,17 @@ export class DegradedCounter implements Counter, Fallback {
     this.closed = true;
     clearTimeout(this.probeTimer);
     await this.allocator.close();
-    while (this.flushing !== undefined) await this.flushing;
-    while (this.recovering !== undefined) await this.recovering;
+    while (this.flushing !== undefined || this.recovering !== undefined) {
+      await this.flushing;
+      await this.recovering;
+    }
+    for (const w of [...this.waiting.splice(0), ...this.held.splice(0)])
+      w.reject(new UnavailableError('shutting down'));
+    try {
+      await this.shrinkSurplus();
+    } catch (err) {
+      this.options.log.error({ err, surplus: this.surplus }, 'could not take surplus increments off the journal');
+    }
     await this.options.journal.close();
   }
 
@@ -140,30 +188,90 @@ export class DegradedCounter implements Counter, Fallback {
     this.scheduleProbe();
   }
 
+  /**
+   * Answers the waiters of a group whose `n` increments were just made
+   * durable; increments of waiters already answered 503 become surplus.
+   */
+  private answer(waiters: readonly Waiter[], n: number): void {
+    const base = this.last + this.options.journal.pendingIncrements - this.surplus - n;
+    let given = 0;
+    for (const w of waiters) if (w.resolve({ value: base + given + 1, consistency: 'provisional' })) given += 1;
+    this.surplus += n - given;
+    this.flush();
+  }
+
+  /** Serves waiting requests from surplus increments, which are durable already. */
+  private serveSurplus(): void {
+    while (this.surplus > 0 && this.waiting.length > 0) {
+      const w = this.waiting.shift() as Waiter;
+      const value = this.last + this.options.journal.pendingIncrements - this.surplus + 1;
+      if (w.resolve({ value, consistency: 'provisional' })) this.surplus -= 1;
+    }
+  }
+
   /** Group commit of journaled requests: one entry and one fsync for all who waited. */
   private flush(): void {
-    if (this.flushing !== undefined || this.waiting.length === 0 || this.holding) return;
-    const group = this.waiting.splice(0);
-    const id = batchId();
-    const base = this.last + this.options.journal.pendingIncrements;
-    this.flushing = this.options.journal
-      .add(id, group.length)
+    if (this.holding) return;
+    this.serveSurplus();
+    if (this.flushing !== undefined || this.waiting.length === 0) return;
+    const group = this.waiting.splice(0).filter((w) => !w.done);
+    if (group.length === 0) return;
+    const { journal, log } = this.options;
+    this.flushing = journal
+      .add(batchId(), group.length)
       .then(
-        () => group.forEach((w, i) => w.resolve({ value: base + 1 + i, consistency: 'provisional' })),
-        (error: unknown) => {
-          this.options.log.error(
-            { error: String(error), journal: this.options.journal.path },
-            'journal write failed: answering 503',
-          );
-          // The record may have reached the disk anyway: make sure it can never be applied.
-          this.toFence.push(id);
-          for (const w of group) w.reject(new UnavailableError('database unavailable and journal unwritable', 2));
+        () => this.answer(group, group.length),
+        (err: unknown) => {
+          // The journal voids the entry on disk if its bytes may have reached it.
+          log.error({ err, journal: journal.path }, 'journal write failed: answering 503');
+          for (const w of group) w.reject(unwritable());
         },
       )
       .finally(() => {
         this.flushing = undefined;
         this.flush();
       });
+  }
+
+  /**
+   * Takes the surplus off the newest pending entries (that no statement has
+   * been sent for), durably, so no replay counts requests answered 503. What
+   * cannot be taken off (the surplus sits in a handed-off batch that has
+   * committed) is reported: those values were counted and never handed out.
+   */
+  private async shrinkSurplus(): Promise<void> {
+    const { journal, log } = this.options;
+    const entries = journal.oldest(Number.POSITIVE_INFINITY).reverse();
+    for (const entry of entries) {
+      if (this.surplus === 0) return;
+      if (this.handedOff.has(entry.id)) continue;
+      const k = Math.min(this.surplus, entry.n);
+      await journal.shrink(entry.id, entry.n - k);
+      this.surplus -= k;
+    }
+    if (this.surplus > 0) {
+      log.error({ increments: this.surplus }, 'increments counted for requests answered 503; never handed out');
+      this.options.metrics?.unhanded?.(this.surplus, 'journal_surplus');
+      this.surplus = 0;
+    }
+  }
+
+  /**
+   * Settles handed-off batches with the database: one whose statement
+   * committed after all is applied; the others are fenced (their statement
+   * can then never commit) and moved to a fresh id, so that surplus can be
+   * taken off them like off any other entry.
+   */
+  private async settleHandOffs(): Promise<void> {
+    const { db, journal } = this.options;
+    for (const id of [...this.handedOff]) {
+      if (journal.has(id)) {
+        const outcome = await fenceBatch(db, id);
+        if (outcome.committed) this.applied(id, outcome.range);
+        else await journal.replace(id, batchId());
+      }
+      this.handedOff.delete(id);
+    }
   }
 
   private scheduleProbe(): void {
@@ -179,42 +287,45 @@ export class DegradedCounter implements Counter, Fallback {
 
   /**
    * One probe: if the database answers, replay the journal while requests are
-   * still journaled (catch-up), then hold new requests for the moment it takes
-   * to replay the last entries, and return to exact mode with an empty
-   * journal. Held requests then go to the allocator, or back to the journal if
-   * the database failed again meanwhile.
+   * still journaled (catch-up), then hold new requests (each still under its
+   * deadline) for the moment it takes to replay the last entries, and return
+   * to exact mode with an empty journal. Held requests then go to the
+   * allocator, or back to the journal if the database failed again meanwhile.
    */
   private async recover(): Promise<void> {
     const { db, journal, log } = this.options;
     const chunk = this.options.replayChunk ?? 500;
     try {
       await db.ping(this.options.budgetMs);
-      while (this.toFence.length > 0) {
-        const id = this.toFence[0] as string;
+    } catch (err) {
+      log.debug({ err }, 'database probe failed; staying degraded');
+      return;
+    }
+    try {
+      for (const id of journal.unvoidedIds()) {
         const outcome = await fenceBatch(db, id);
         if (outcome.committed) log.error({ id, ...outcome.range }, 'an unacknowledged journal entry had been applied');
-        this.toFence.shift();
+        journal.fenced(id);
       }
+      await this.settleHandOffs();
       for (let rounds = 0; rounds < 100_000 && !this.closed && journal.entryCount > chunk; rounds += 1) {
-        await this.replay(journal.oldest(chunk));
+        await this.replay(chunk);
       }
       if (this.closed) return;
       this.holding = true;
       this.held.push(...this.waiting.splice(0));
       while (this.flushing !== undefined) await this.flushing;
-      for (let rounds = 0; rounds < 100_000 && journal.entryCount > 0; rounds += 1) {
-        await this.replay(journal.oldest(chunk));
-      }
+      await this.shrinkSurplus();
+      for (let rounds = 0; rounds < 100_000 && journal.entryCount > 0; rounds += 1) await this.replay(chunk);
       if (journal.pendingIncrements === 0 && !this.closed) {
         this.modeNow = 'exact';
+        this.handedOff.clear();
         log.info({ lastCommitted: this.last }, 'database is back and the journal is applied: exact mode');
         this.options.onModeChange?.('exact', this.last);
-        void journal
-          .retire()
-          .catch((error: unknown) => log.warn({ error: String(error) }, 'could not delete the applied journal'));
+        void journal.retire().catch((err: unknown) => log.warn({ err }, 'could not delete the applied journal'));
       }
-    } catch (error) {
-      log.debug({ error: String(error) }, 'database probe or replay failed; staying degraded');
+    } catch (err) {
+      log.warn({ err }, 'journal replay failed; staying degraded');
     } finally {
       this.release();
     }
@@ -224,29 +335,31 @@ export class DegradedCounter implements Counter, Fallback {
   private release(): void {
     this.holding = false;
     for (const waiter of this.held.splice(0)) {
-      (this.modeNow === 'exact' ? this.allocator.next() : this.divert()).then(waiter.resolve, waiter.reject);
+      if (this.modeNow === 'exact') this.allocator.enqueue(waiter);
+      else this.divert(waiter);
     }
+    this.flush();
   }
 
-  private async replay(entries: JournalEntry[]): Promise<void> {
-    const tooOld = entries.find((e) => Date.now() - e.at > this.options.maxReplayAgeMs);
-    if (tooOld !== undefined) {
-      // The ledger may have pruned this id, so a blind replay could apply it twice.
-      throw new Error(`journal entry ${tooOld.id} is older than the ledger retention; see docs/runbooks.md`);
+  private async replay(chunk: number): Promise<void> {
+    const { db, journal, log } = this.options;
+    const entries = journal.oldest(chunk);
+    const result = await replayEntries(db, journal.path, entries, { maxReplayAgeMs: this.options.maxReplayAgeMs });
+    for (const [id, range] of result.applied) this.applied(id, range);
+    for (const entry of result.fenced) {
+      log.error({ id: entry.id }, 'journal entry was fenced; not applied');
+      journal.done(entry.id);
     }
-    const ranges = await commitBatches(this.options.db, entries);
-    let increments = 0;
-    for (const entry of entries) {
-      const range = ranges.get(entry.id);
-      if (range !== undefined) {
-        this.applied(entry.id, range);
-        increments += entry.n;
-      } else {
-        this.options.log.error({ id: entry.id }, 'journal entry was fenced; not applied');
-        this.options.journal.done(entry.id);
-      }
+    if (result.quarantined.length > 0) {
+      const increments = result.quarantined.reduce((sum, e) => sum + e.n, 0);
+      log.error(
+        { entries: result.quarantined.length, increments, file: `${journal.path}.stale` },
+        'journal entries older than the ledger retention: quarantined, not replayed; see docs/runbooks.md',
+      );
+      for (const entry of result.quarantined) journal.done(entry.id);
+      this.options.onQuarantine?.(result.quarantined.length, increments);
     }
-    this.options.onReplay?.(entries.length, increments);
+    this.options.onReplay?.(entries.length, result.increments);
   }
 
   private applied(id: string, range: Range): void {

@@ -67,6 +67,7 @@ export function buildCounter(deps: CounterDeps): BuiltCounter {
     lastCommitted: deps.lastCommitted,
     metrics: metrics.counter,
     onReplay: metrics.replayed,
+    onQuarantine: metrics.quarantined,
     onModeChange: deps.onModeChange,
     replayChunk: config.journalReplayChunk,
   });

@@ -68,14 +68,6 @@ export class PgCluster {
     return `postgres://postgres:${encodeURIComponent(this.options.password)}@127.0.0.1:${this.options.port}/${database}`;
   }
 
-  get running(): boolean {
-    return this.child !== undefined;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
   /** Creates the data folder with initdb unless it already holds a cluster. */
   async init(initdbArgs: readonly string[] = []): Promise<void> {
     const { dataDir, password } = this.options;
@@ -162,9 +154,27 @@ export class PgCluster {
     return this.signal('SIGINT');
   }
 
-  /** Immediate shutdown (SIGQUIT): no checkpoint, crash recovery on the next start. */
-  stopImmediately(): Promise<void> {
-    return this.signal('SIGQUIT');
+  /**
+   * SIGSTOP to the postmaster and every backend: a database that is up but
+   * silent (connections open, nothing answered), as in a stalled VM or a
+   * network partition that drops packets. `thaw` lets it run on.
+   */
+  freeze(): void {
+    this.signalGroup('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.signalGroup('SIGCONT');
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // Already gone.
+    }
   }
 
   /** SIGKILL to the postmaster and every backend at once: what a machine crash looks like. */

@@ -11,6 +11,8 @@ export interface Outcome {
   readonly consistency: string | undefined;
   readonly retryAfter: string | undefined;
   readonly error: string | undefined;
+  /** From sending the request to the end of its answer (or its failure), in ms. */
+  readonly ms: number;
 }
 
 export interface LoadOptions {
@@ -25,7 +27,8 @@ export interface LoadOptions {
 }
 
 export function post(url: string, agent: http.Agent, timeoutMs: number, body = ''): Promise<Outcome> {
-  return new Promise((resolve) => {
+  const started = performance.now();
+  return new Promise<Omit<Outcome, 'ms'>>((resolve) => {
     const request = http.request(
       url,
       { method: 'POST', agent, timeout: timeoutMs, headers: { 'content-length': Buffer.byteLength(body) } },
@@ -74,7 +77,7 @@ export function post(url: string, agent: http.Agent, timeoutMs: number, body = '
       }),
     );
     request.end(body);
-  });
+  }).then((outcome) => ({ ...outcome, ms: performance.now() - started }));
 }
 
 export async function load(options: LoadOptions): Promise<Outcome[]> {
