@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   }
   const servers: http.Server[] = [];
   for (const spec of specs) {
-    const server = createServer(app, spec, config);
+    const server = createServer(app, spec, config, log);
     const port = await listen(server, spec);
     servers.push(server);
     log.info({ port, tls: spec.tls !== undefined }, 'listening');
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   let metricsServer: http.Server | undefined;
   if (config.metricsPort > 0) {
     const spec = { port: config.metricsPort + config.workerId, host: '127.0.0.1' };
-    metricsServer = createServer(createAdminApp({ log, readiness, registry: metrics.registry }), spec, config);
+    metricsServer = createServer(createAdminApp({ log, readiness, registry: metrics.registry }), spec, config, log);
     await listen(metricsServer, spec);
   }
 
