@@ -15,6 +15,7 @@ import { readState, writeState } from './counter/state-file.js';
 import { UnavailableError, type Counter } from './counter/types.js';
 import { createDb, type Db } from './db.js';
 import { createServer, drainAndClose, listen, type ListenSpec } from './http/servers.js';
+import { createWarmUp } from './http/warm-up.js';
 import { pruneLedgerJob } from './jobs/prune-ledger.js';
 import { replayJournalsJob, replayOrphanedJournals } from './jobs/replay-journals.js';
 import { startJob } from './jobs/schedule.js';
@@ -94,7 +95,8 @@ async function main(): Promise<void> {
     close: () => built.counter.close(),
   };
   let lastPing = { at: 0, ok: false };
-  const readiness = async (): Promise<Readiness> => {
+  const warmUp = createWarmUp({ budgetMs: config.warmUpMs, db, poolSize: config.db.poolSize, log, timeouts: config });
+  const readiness = warmUp.gate(async (): Promise<Readiness> => {
     if (lifecycle.stopping) return { ready: false, status: 'stopping' };
     if (!lifecycle.schemaReady) return { ready: false, status: 'starting' };
     if (built.degraded !== undefined) return { ready: true, status: 'ready', mode: built.degraded.mode };
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
     return lastPing.ok
       ? { ready: true, status: 'ready', mode: 'exact' }
       : { ready: false, status: 'database_unreachable' };
-  };
+  });
 
   const app = createApp({
     counter,
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
       tls: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
     });
   }
+  await warmUp.run(specs.find((spec) => spec.tls !== undefined)?.tls); // before listening: no request arrives cold, readiness waits for it
   const servers: http.Server[] = [];
   for (const spec of specs) {
     const server = createServer(app, spec, config, log);
