@@ -173,3 +173,44 @@ test.serial(
     );
   },
 );
+
+const lenient: [string, string, number, RegExp][] = [
+  [
+    'two Host headers',
+    'POST / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nContent-Length: 0\r\n\r\n',
+    400,
+    /^bad_request$/,
+  ],
+  ['HTTP/1.1 without Host', 'POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n', 400, /^bad_request$/],
+  ['an invalid Host value', 'POST / HTTP/1.1\r\nHost: a b/c\r\nContent-Length: 0\r\n\r\n', 400, /^bad_request$/],
+  ['POST //', 'POST // HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n', 404, /^not_found$/],
+  ['GET /HEALTHZ', 'GET /HEALTHZ HTTP/1.1\r\nHost: localhost\r\n\r\n', 404, /^not_found$/],
+  ['GET /healthz/', 'GET /healthz/ HTTP/1.1\r\nHost: localhost\r\n\r\n', 404, /^not_found$/],
+  ['GET /Readyz', 'GET /Readyz HTTP/1.1\r\nHost: localhost\r\n\r\n', 404, /^not_found$/],
+  [
+    'invalid JSON labelled text/json',
+    'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/json\r\nContent-Length: 5\r\n\r\n{"a":',
+    400,
+    /^invalid_json$/,
+  ],
+];
+for (const [title, bytes, status, code] of lenient) {
+  test.serial(`strict parsing and routing: ${title} → ${status}, counter unchanged`, async (t) => {
+    await refused(t, bytes, status, code);
+  });
+}
+
+test.serial('strict parsing still accepts HTTP/1.0 without Host, and Host with a port', async (t) => {
+  const before = await readCounter(t.context.app.db);
+  const old = await exchange(t.context.app.port, 'POST / HTTP/1.0\r\nContent-Length: 0\r\n\r\n', { waitMs: 3000 });
+  const ported = await exchange(
+    t.context.app.port,
+    'POST / HTTP/1.1\r\nHost: localhost:8080\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+    { waitMs: 3000 },
+  );
+  t.deepEqual(
+    [old, ported].map(({ text }) => parseResponses(text)[0]?.status),
+    [200, 200],
+  );
+  t.is(await readCounter(t.context.app.db), before + 2);
+});
