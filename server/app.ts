@@ -6,9 +6,12 @@ import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { Counter, Deadline } from './counter/types.js';
+import { createDelivery } from './http/delivery.js';
 import { errorHandler, HttpError, notFound } from './http/errors.js';
+import { closeUnlessContinued, declaredBodyWithin, validHost } from './http/request-checks.js';
 import { requestLog } from './http/request-log.js';
 import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
 
 export const MAX_BODY_BYTES = 1024;
 
@@ -22,10 +25,7 @@ export interface AppDeps {
   readonly counter: Counter;
   readonly log: Logger;
   readonly readiness: () => Readiness | Promise<Readiness>;
-  readonly metrics?: {
-    readonly registry: Registry;
-    readonly observeRequest: (route: string, method: string, status: number, seconds: number) => void;
-  };
+  readonly metrics?: Pick<Metrics, 'observeRequest' | 'http'>;
   readonly requestLogSample?: number;
   /** True once shutdown began: responses then ask clients to close the connection. */
   readonly draining?: () => boolean;
@@ -33,12 +33,19 @@ export interface AppDeps {
   readonly deadline?: () => Deadline;
 }
 
-/** Reads any body up to 1 KiB (413 beyond), and rejects malformed JSON (400). The content is otherwise ignored. */
+const JSON_TYPES = ['application/json', 'application/*+json', 'text/json'];
+
+/**
+ * Refuses a declared body over 1 KiB before reading it (413), reads any other
+ * body up to 1 KiB (413 beyond), and rejects malformed JSON (400). The
+ * content is otherwise ignored.
+ */
 const boundedBody: RequestHandler[] = [
+  declaredBodyWithin(MAX_BODY_BYTES),
   express.raw({ type: () => true, limit: MAX_BODY_BYTES }),
   (req, _res, next) => {
     const body = req.body as unknown;
-    if (Buffer.isBuffer(body) && body.length > 0 && req.is(['application/json', 'application/*+json']) !== false) {
+    if (Buffer.isBuffer(body) && body.length > 0 && req.is(JSON_TYPES) !== false) {
       try {
         JSON.parse(body.toString('utf8'));
       } catch {
@@ -54,8 +61,8 @@ const methodNotAllowed: RequestHandler = (_req, res) => {
   throw new HttpError(405, 'method_not_allowed', 'only POST is allowed on /', { Allow: 'POST' });
 };
 
-/** GET /healthz (liveness), /readyz (readiness) and, with a registry, /metrics. */
-function healthAndMetrics(app: express.Express, readiness: AppDeps['readiness'], registry: Registry | undefined): void {
+/** GET /healthz (liveness) and /readyz (readiness). */
+function health(app: express.Express, readiness: AppDeps['readiness']): void {
   app.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'alive' });
   });
@@ -64,19 +71,19 @@ function healthAndMetrics(app: express.Express, readiness: AppDeps['readiness'],
     res.status(answer.ready ? 200 : 503).json(answer);
   };
   app.get('/readyz', readyz);
-  if (registry === undefined) return;
-  const metrics: RequestHandler = async (_req, res) => {
-    res.setHeader('Content-Type', registry.contentType);
-    res.send(await registry.metrics());
-  };
-  app.get('/metrics', metrics);
+}
+
+/** Exact, case-sensitive routes: `/HEALTHZ`, `/healthz/` and `//` are 404. */
+function strictRouting(app: express.Express): void {
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 }
 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', 'loopback, 35.191.0.0/16, 130.211.0.0/22');
+  strictRouting(app);
   app.use(helmet());
   app.use(
     requestLog({
@@ -90,30 +97,44 @@ export function createApp(deps: AppDeps): express.Express {
     if (deps.draining?.() === true) res.setHeader('Connection', 'close');
     next();
   });
+  app.use(closeUnlessContinued, validHost);
 
-  const count: RequestHandler = async (_req, res) => {
+  const delivery = createDelivery(deps.log, deps.metrics?.http);
+  const count: RequestHandler = async (req, res) => {
+    if (delivery.gone(req, res)) return;
     const { value, consistency } = await deps.counter.next(deps.deadline?.());
+    if (!delivery.handOut(req, res, value, consistency)) return;
     res.setHeader('Counter-Consistency', consistency);
     res.status(200).json({ timestamp: Math.floor(Date.now() / 1000), counter: value, message: 'Hello world' });
   };
   app.post('/', ...boundedBody, count);
   app.all('/', methodNotAllowed);
 
-  healthAndMetrics(app, deps.readiness, deps.metrics?.registry);
+  health(app, deps.readiness);
 
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;
 }
 
-/** The loopback-only admin listener (METRICS_PORT + worker): metrics and health, no counter. */
+/**
+ * The loopback-only admin listener (METRICS_PORT + worker): metrics and
+ * health, no counter. The only place metrics are served: the service port is
+ * what the load balancer forwards.
+ */
 export function createAdminApp(
   deps: Pick<AppDeps, 'log' | 'readiness'> & { readonly registry: Registry },
 ): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  healthAndMetrics(app, deps.readiness, deps.registry);
+  strictRouting(app);
+  health(app, deps.readiness);
+  const metrics: RequestHandler = async (_req, res) => {
+    res.setHeader('Content-Type', deps.registry.contentType);
+    res.send(await deps.registry.metrics());
+  };
+  app.get('/metrics', metrics);
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

@@ -52,6 +52,8 @@ export interface Config {
   readonly requestTimeoutMs: number;
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
+  // HTTP layer (server/http): warm-up before readiness.
+  readonly warmUpMs: number;
 }
 
 export class ConfigError extends Error {
@@ -181,6 +183,8 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 15_000, 100, 10 * MINUTE),
     shutdownDelayMs: r.int('SHUTDOWN_DELAY_MS', 0, 0, MINUTE),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 20_000, 100, 10 * MINUTE),
+    // HTTP layer (server/http): warm-up before readiness.
+    warmUpMs: r.int('WARMUP_MS', 1000, 0, 10_000),
   };
   checkRelations(config, r.problems);
   if (r.problems.length > 0) throw new ConfigError(r.problems);

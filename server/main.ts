@@ -18,6 +18,7 @@ import { UnavailableError, type Counter } from './counter/types.js';
 import { deadlineAfter } from './counter/waiter.js';
 import { createDb, type Db } from './db.js';
 import { createServer, drainAndClose, listen, type ListenSpec } from './http/servers.js';
+import { createWarmUp } from './http/warm-up.js';
 import { pruneLedgerJob } from './jobs/prune-ledger.js';
 import { replayJournalsJob, replayOrphanedJournals } from './jobs/replay-journals.js';
 import { startJob } from './jobs/schedule.js';
@@ -116,12 +117,13 @@ async function main(): Promise<void> {
         : Promise.reject(new UnavailableError('starting: schema not migrated yet', 2)),
     close: () => built.counter.close(),
   };
-  const readiness = readinessCheck(config, db, built.degraded, life, () => schemaReady);
+  const warmUp = createWarmUp({ budgetMs: config.warmUpMs, db, poolSize: config.db.poolSize, log, timeouts: config });
+  const readiness = warmUp.gate(readinessCheck(config, db, built.degraded, life, () => schemaReady));
 
   const admin = await life.start('admin listener', async () => {
     if (config.metricsPort === 0) return undefined;
     const spec = { port: config.metricsPort + config.workerId, host: '127.0.0.1' };
-    const server = createServer(createAdminApp({ log, readiness, registry: metrics.registry }), spec, config);
+    const server = createServer(createAdminApp({ log, readiness, registry: metrics.registry }), spec, config, log);
     await listen(server, spec);
     return server;
   });
@@ -149,8 +151,10 @@ async function main(): Promise<void> {
         tls: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
       });
     }
+    // Before listening: no request arrives cold, and readiness waits for it.
+    await warmUp.run(specs.find((spec) => spec.tls !== undefined)?.tls);
     for (const spec of specs) {
-      const server = createServer(app, spec, config);
+      const server = createServer(app, spec, config, log);
       life.onClose(`listener :${spec.port}`, (deadline) => drainAndClose(server, deadline));
       const port = await listen(server, spec);
       log.info({ port, tls: spec.tls !== undefined }, 'listening');

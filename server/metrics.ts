@@ -1,7 +1,7 @@
 // Prometheus metrics for one worker (prom-client). Each pm2 worker keeps its
 // own registry and labels its series with `worker`; the Ops Agent scrapes
-// every worker on METRICS_PORT + worker id (see docs/image.md and docs/runbooks.md), and
-// GET /metrics on the service port answers for the worker that takes it.
+// every worker on 127.0.0.1:METRICS_PORT + worker id (docs/runbooks.md).
+// The service port does not serve them: it is what the load balancer forwards.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PoolStats } from './db.js';
@@ -13,7 +13,18 @@ export interface DegradedGauges {
   readonly replayLagSeconds: () => number;
 }
 
+/** HTTP layer: accounting of counter values handed to clients (server/http/delivery.ts). */
+export interface HttpMetrics {
+  /** A value was taken from the counter for a request. */
+  readonly handedOut: () => void;
+  /** A value taken for a request whose response could not be written in full. */
+  readonly undelivered: (reason: string) => void;
+  /** A request refused by the HTTP parser layer (server/http/client-errors.ts). */
+  readonly clientError: (status: number) => void;
+}
+
 export interface Metrics {
+  readonly http: HttpMetrics;
   readonly registry: Registry;
   readonly counter: CounterMetrics;
   readonly observeRequest: (route: string, method: string, status: number, seconds: number) => void;
@@ -111,8 +122,34 @@ export function createMetrics(workerId: number): Metrics {
   });
   // --- end of counter accounting
 
+  // --- HTTP layer (server/http) ---
+  const handedOut = new Counter({
+    name: 'http_counter_values_handed_out_total',
+    help: 'Counter values taken for POST / requests (each is a database increment)',
+    registers: [registry],
+  });
+  const undelivered = new Counter({
+    name: 'http_counter_values_undelivered_total',
+    help: 'Counter values whose response could not be written in full (client gone)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const clientErrors = new Counter({
+    name: 'http_client_errors_total',
+    help: 'Requests refused before routing (malformed, oversized headers, timeouts, Expect)',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  const http: HttpMetrics = {
+    handedOut: () => handedOut.inc(),
+    undelivered: (reason) => undelivered.inc({ reason }),
+    clientError: (status) => clientErrors.inc({ status: String(status) }),
+  };
+  // --- end of the HTTP layer block ---
+
   return {
     registry,
+    http,
     counter: {
       batchSize: (n) => batchSize.observe(n),
       batchOutcome: (outcome) => batchOutcomes.inc({ outcome }),

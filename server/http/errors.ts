@@ -23,20 +23,38 @@ export const notFound: RequestHandler = (req) => {
   throw new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`);
 };
 
-/** Maps body-parser's errors (which carry `status` and `type`) to our codes. */
+// zlib's codes (Z_DATA_ERROR, …) and brotli's (ERR__ERROR_FORMAT_…, ERR_BROTLI…).
+const ZLIB_CODES = /^(Z_|ERR__|ERR_BROTLI|ERR_ZLIB)/;
+
+/** The status an error from body-parser (or zlib under it) carries, if it is a client error. */
+function clientStatus(error: object): number | undefined {
+  const status = 'status' in error ? error.status : 'statusCode' in error ? error.statusCode : undefined;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
+}
+
+/**
+ * Maps body-parser's errors to our codes. Anything it marks 4xx is the
+ * client's fault and stays 4xx, with or without a `type`: a corrupt gzip,
+ * deflate or br body is wrapped as a bare 400 around zlib's error.
+ */
 function fromBodyParser(error: unknown): HttpError | undefined {
-  if (typeof error !== 'object' || error === null || !('type' in error) || !('status' in error)) return undefined;
-  const { type, status } = error;
-  if (typeof status !== 'number') return undefined;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const status = clientStatus(error);
+  if (status === undefined) return undefined;
+  const type = 'type' in error ? error.type : undefined;
+  const code = 'code' in error ? error.code : undefined;
   switch (type) {
     case 'entity.too.large':
-      return new HttpError(413, 'payload_too_large', 'request body exceeds 1 KiB');
+      return new HttpError(413, 'payload_too_large', 'request body exceeds 1 KiB', { Connection: 'close' });
     case 'encoding.unsupported':
       return new HttpError(415, 'unsupported_encoding', 'unsupported content encoding');
     case 'request.aborted':
       return new HttpError(400, 'request_aborted', 'request aborted by the client');
     default:
-      return status >= 400 && status < 500 ? new HttpError(status, 'bad_request', 'malformed request') : undefined;
+      if (typeof code === 'string' && ZLIB_CODES.test(code)) {
+        return new HttpError(400, 'invalid_body_encoding', 'request body does not match its Content-Encoding');
+      }
+      return new HttpError(status, 'bad_request', 'malformed request');
   }
 }
 
@@ -54,8 +72,10 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const httpError = classify(error);
     if (httpError.status >= 500) {
-      const detail = error instanceof Error ? { error: error.message, stack: error.stack } : { error: String(error) };
-      log.error({ ...detail, requestId: res.locals.requestId as unknown }, `${req.method} ${req.path} failed`);
+      log.error(
+        { err: error, requestId: res.locals.requestId as unknown },
+        `${req.method} ${(req.route as { path?: string } | undefined)?.path ?? 'unmatched'} failed`,
+      );
     }
     if (res.headersSent) {
       res.destroy();

@@ -3,13 +3,17 @@
 // `Connection: close` and no new connection is accepted, while connections
 // that are between two requests get a grace period to send their next one
 // (and receive the close); then idle connections are closed, and whatever is
-// still open at the deadline is cut.
+// still open at the deadline is cut. Errors from Node's HTTP parser are
+// answered in the service's JSON shape (client-errors.ts).
 
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import type { RequestListener } from 'node:http';
+import { pino } from 'pino';
+import type { Logger } from '../log.js';
+import { handleClientErrors, InFlight } from './client-errors.js';
 
 export interface ServerTimeouts {
   readonly keepAliveTimeoutMs: number;
@@ -23,8 +27,39 @@ export interface ListenSpec {
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
-export function createServer(handler: RequestListener, spec: ListenSpec, timeouts: ServerTimeouts): http.Server {
+/**
+ * TLS for the local HTTPS listener (production TLS ends at the load
+ * balancer): 1.2 and 1.3 only, and on 1.2 only ECDHE key exchange with AEAD
+ * ciphers (forward secrecy, no CBC, no SHA-1 MACs). TLS 1.3 suites all qualify.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+const quiet: Logger = pino({ level: 'silent' });
+
+export function createServer(
+  handler: RequestListener,
+  spec: ListenSpec,
+  timeouts: ServerTimeouts,
+  log: Logger = quiet,
+): http.Server {
+  const inFlight = new InFlight();
+  const tracked: RequestListener = (req, res) => {
+    inFlight.track(req, res);
+    handler(req, res);
+  };
   const options: http.ServerOptions = {
+    // Host is checked by the app, so a missing one gets the JSON error shape.
+    requireHostHeader: false,
     keepAliveTimeout: timeouts.keepAliveTimeoutMs,
     headersTimeout: timeouts.headersTimeoutMs,
     requestTimeout: timeouts.requestTimeoutMs,
@@ -33,16 +68,22 @@ export function createServer(handler: RequestListener, spec: ListenSpec, timeout
   };
   const server =
     spec.tls === undefined
-      ? http.createServer(options, handler)
+      ? http.createServer(options, tracked)
       : https.createServer(
           {
             ...options,
             handshakeTimeout: timeouts.headersTimeoutMs,
             cert: readFileSync(spec.tls.certFile),
             key: readFileSync(spec.tls.keyFile),
+            minVersion: 'TLSv1.2',
+            ciphers: TLS_CIPHERS,
+            honorCipherOrder: true,
           },
-          handler,
+          tracked,
         );
+  // The app decides whether to send 100 Continue: not for a body it would refuse.
+  server.on('checkContinue', tracked);
+  handleClientErrors(server, { log, inFlight, waitMs: timeouts.requestTimeoutMs });
   // Node's header timeout starts with the first byte of a request; a client
   // that connects and sends nothing at all is closed after the same time.
   server.on(spec.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {

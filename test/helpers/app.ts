@@ -10,18 +10,26 @@ import { CoalescingAllocator } from '../../server/counter/allocator.js';
 import type { Counter } from '../../server/counter/types.js';
 import { createDb, type Db } from '../../server/db.js';
 import { createServer, drainAndClose, listen } from '../../server/http/servers.js';
-import type { Logger } from '../../server/log.js';
-import { createMetrics } from '../../server/metrics.js';
+import { createLogger, type Logger } from '../../server/log.js';
+import { createMetrics, type Metrics } from '../../server/metrics.js';
 import { migrate } from '../../server/migrations.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
 
 export const silentLog: Logger = pino({ level: 'silent' });
+
+/** A logger in the service's format whose lines are kept in memory, parsed. */
+export function captureLog(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+  return { log: createLogger({ level: 'debug', destination }), lines };
+}
 
 export interface TestApp {
   readonly url: string;
   readonly port: number;
   readonly db: Db;
   readonly config: Config;
+  readonly metrics: Metrics;
   readonly server: http.Server;
   close(): Promise<void>;
 }
@@ -30,7 +38,9 @@ export async function startTestApp(
   databaseUrl: string,
   env: Record<string, string> = {},
   counter?: (db: Db, config: Config) => Counter,
+  options: { readonly log?: Logger; readonly wrapCounter?: (counter: Counter) => Counter } = {},
 ): Promise<TestApp> {
+  const log = options.log ?? silentLog;
   const config = loadConfig({ DATABASE_URL: databaseUrl, ...env });
   const metrics = createMetrics(0);
   const db = createDb({ config: config.db, log: silentLog, observe: metrics.observeQuery });
@@ -45,19 +55,20 @@ export async function startTestApp(
       metrics: metrics.counter,
     });
   const app = createApp({
-    counter: theCounter,
-    log: silentLog,
+    counter: options.wrapCounter?.(theCounter) ?? theCounter,
+    log,
     metrics,
     readiness: () => ({ ready: true, status: 'ready' }),
   });
   const spec = { port: 0, host: '127.0.0.1' };
-  const server = createServer(app, spec, config);
+  const server = createServer(app, spec, config, log);
   const port = await listen(server, spec);
   return {
     url: `http://127.0.0.1:${port}/`,
     port,
     db,
     config,
+    metrics,
     server,
     close: async () => {
       await drainAndClose(server, Date.now() + 2000, 0);
