@@ -129,6 +129,25 @@ for (const [title, instances, seen] of [
   });
 }
 
+test("audit: a --limit to the canaries fails while the expected count is the whole fleet's", async (t) => {
+  const dir = await generated(t);
+  const stub = await GceStub.start({ project: PROJECT, instances: fleet });
+  t.teardown(() => stub.stop());
+  const limit = `image_${IMAGE.replaceAll('-', '_')}`;
+  const result = await run('ansible-playbook', ['-i', path.join(dir, 'inventory'), 'audit.yml', '--limit', limit], {
+    cwd: ansibleDir,
+    env: ansibleEnv(stub, { AUDIT_REPORT_DIR: path.join(dir, 'report') }),
+    timeoutMs: 240_000,
+  });
+  t.not(result.code, 0, describe(result));
+  t.regex(result.stdout, /This audit targets 2 host\(s\) .*\sbut\s+the fleet has at least\s+3/s);
+  t.regex(
+    result.stdout,
+    /fatal: \[counter-prod-a1\]/,
+    'with localhost left out by --limit, a fleet host runs the count',
+  );
+});
+
 test('audit: an instance without an image label fails the image audit; labelled ones pass it', async (t) => {
   const dir = await generated(t, 3);
   const root = path.join(dir, 'root');

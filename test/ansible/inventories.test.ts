@@ -25,7 +25,13 @@ test('local inventory: one host in counter_api, reached by the chroot connection
   const inventory = JSON.parse(result.stdout) as InventoryList;
   t.deepEqual(inventory.counter_api?.hosts, ['rootfs'], describe(result));
   const vars = await readYaml(path.join(ansibleDir, 'inventories', 'local', 'group_vars', 'all.yml'));
-  t.like(vars, { bake_in_chroot: true, bake_ops_agent_enabled: false, audit_live: false, ansible_become: false });
+  t.like(vars, {
+    bake_in_chroot: true,
+    bake_ops_agent_enabled: false,
+    audit_live: false,
+    ansible_become: false,
+    audit_cve_source: '',
+  });
   const host = await readYaml(path.join(ansibleDir, 'inventories', 'local', 'hosts.yml'));
   t.like(host, { counter_api: { hosts: { rootfs: { ansible_connection: 'community.general.chroot' } } } });
 });
