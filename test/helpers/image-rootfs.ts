@@ -20,7 +20,7 @@ export async function bakeLocal(
   options: { extraVars?: Readonly<Record<string, unknown>>; bundle?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return runOk('bash', [bakeScript, dir, JSON.stringify(options.extraVars ?? {})], {
-    timeoutMs: options.timeoutMs ?? 28 * 60_000,
+    timeoutMs: options.timeoutMs ?? 50 * 60_000,
     env: {
       ...process.env,
       IMAGE_BAKE_STEPS: steps.join(' '),
