@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Testing } from 'cdktf';
 import { buildStacks } from '../../../terraform/app.js';
 import { parseConfig } from '../../../terraform/config-parse.js';
-import type { InfraConfig, RegionConfig, Release } from '../../../terraform/config-schema.js';
+import type { InfraConfig, Release } from '../../../terraform/config-schema.js';
 
 export type Block = Readonly<Record<string, unknown>>;
 export interface TfJson {
