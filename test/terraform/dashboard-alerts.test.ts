@@ -11,7 +11,7 @@ import { at, list, oneRegionConfig, prodConfig, resources, synth } from './helpe
 const metricsSource = readFileSync(new URL('../../server/metrics.ts', import.meta.url), 'utf8');
 const { ops } = synth(prodConfig());
 const dashboards = resources(ops, 'google_monitoring_dashboard');
-const json = JSON.parse(String(dashboards[0]?.['dashboard_json'] ?? '{}')) as {
+const json = JSON.parse(dashboards[0]?.['dashboard_json'] as string) as {
   mosaicLayout: { tiles: { widget: { title: string; xyChart: { dataSets: unknown[] } } }[] };
 };
 const filters = json.mosaicLayout.tiles.map((t) =>
