@@ -70,7 +70,7 @@ export function parseConfig(raw: RawConfig): InfraConfig {
     imageProject: r.string(file, 'imageProject', '', base, /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, 'a GCP project id'),
     release: readRelease(r, raw.release),
     fleet: readFleet(r, r.object(file['fleet'], 'fleet')),
-    database: readDatabase(r, r.object(file['database'], 'database')),
+    database: readDatabase(r, r.object(file['database'], 'database'), file['regions']),
     edge: readEdge(r, r.object(file['edge'], 'edge')),
     // Underscores, not dashes: cdktf snake-cases the keys of provider-level maps.
     labels: { app: 'counter-api', env: raw.env, managed_by: 'cdktf' },
@@ -140,9 +140,18 @@ function readFleet(r: Reader, o: Raw): InfraConfig['fleet'] {
   };
 }
 
-function readDatabase(r: Reader, o: Raw): InfraConfig['database'] {
+function readDatabase(r: Reader, o: Raw, regions: unknown): InfraConfig['database'] {
   const d = DATABASE_DEFAULTS;
+  const listed = Array.isArray(regions)
+    ? regions.map((x) => (x as Raw | null)?.['region']).filter((x): x is string => typeof x === 'string')
+    : [];
+  const primaryRegion = r.oneOf(o, 'primaryRegion', 'database.', listed[0] ?? '', listed);
+  const others = listed.filter((x) => x !== primaryRegion);
+  const replicaRegion =
+    o['replicaRegion'] === null ? null : r.oneOf(o, 'replicaRegion', 'database.', others[0] ?? '', ['', ...others]);
   return {
+    primaryRegion,
+    replicaRegion: replicaRegion === '' ? null : replicaRegion,
     tier: r.string(
       o,
       'tier',

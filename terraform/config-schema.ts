@@ -24,6 +24,14 @@ export interface FleetConfig {
 }
 
 export interface DatabaseConfig {
+  /** Region of the Cloud SQL primary; one of `regions` (default: the first). */
+  readonly primaryRegion: string;
+  /**
+   * Region of the cross-region read replica kept for disaster recovery, or
+   * null for none. Default: the first other region when there are two or
+   * more, none with one.
+   */
+  readonly replicaRegion: string | null;
   readonly tier: string;
   readonly version: string;
   readonly diskSizeGb: number;
@@ -102,7 +110,7 @@ export const FLEET_DEFAULTS: FleetConfig = {
   bootSeconds: 300,
 };
 
-export const DATABASE_DEFAULTS: DatabaseConfig = {
+export const DATABASE_DEFAULTS: Omit<DatabaseConfig, 'primaryRegion' | 'replicaRegion'> = {
   tier: 'db-perf-optimized-N-2',
   version: 'POSTGRES_17',
   diskSizeGb: 20,

@@ -10,9 +10,9 @@ export const JOURNAL_DIR = '/var/lib/counter-api/journal';
 export const PG_CA_FILE = '/etc/counter-api/pg-server-ca.pem';
 
 export interface InstanceMetadataOptions {
-  /** Private IP of Cloud SQL (a Terraform reference). */
+  /** The writer's private DNS name (base stack's zone), never an instance IP. */
   readonly pgHost: string;
-  /** PEM of the Cloud SQL server CA (a Terraform reference); needed for verify-ca. */
+  /** PEM of every Cloud SQL server CA that may be the writer's (Terraform references); verify-ca. */
   readonly pgServerCa: string;
   readonly sslMode: 'require' | 'verify-ca';
   readonly passwordSecretId: string;

@@ -16,7 +16,12 @@ export function names(config: Pick<InfraConfig, 'prefix' | 'project'>) {
     network: `${p}-vpc`,
     subnet: (region: string) => `${p}-${region}`,
     servicesRange: `${p}-psa`,
-    sqlInstance: `${p}-pg`,
+    /** Cloud SQL instance in a region: the primary, or the DR replica in another region. */
+    sqlInstance: (region: string) => `${p}-pg-${region}`,
+    /** Private DNS zone that names the writer; the fleet connects to dbHost, so a failover is one record. */
+    dnsZone: `${p}-internal`,
+    dnsDomain: `${p}.internal.`,
+    dbHost: `db.${p}.internal`,
     dbPasswordSecret: `${p}-db-password`,
     dbPasswordSecretId: `projects/${config.project}/secrets/${p}-db-password`,
     fleetAccount: `${p}-vm`,

@@ -12,6 +12,7 @@ export interface ProjectApisOptions {
 export const REQUIRED_APIS: readonly string[] = [
   'cloudresourcemanager.googleapis.com',
   'compute.googleapis.com',
+  'dns.googleapis.com',
   'iam.googleapis.com',
   'iap.googleapis.com',
   'logging.googleapis.com',

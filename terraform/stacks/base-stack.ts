@@ -16,8 +16,9 @@ export class BaseStack extends LayerStack {
 
   constructor(scope: Construct, config: InfraConfig) {
     super(scope, 'base', config);
-    const [primary] = config.regions;
-    if (primary === undefined) throw new Error('config.regions is empty');
+    const primary = config.regions.find((r) => r.region === config.database.primaryRegion);
+    if (primary === undefined) throw new Error('database.primaryRegion is not one of config.regions');
+    const replica = config.regions.find((r) => r.region === config.database.replicaRegion);
     const apis = new ProjectApis(this, 'apis');
     this.network = new Network(this, 'network', {
       names: this.names,
@@ -28,6 +29,7 @@ export class BaseStack extends LayerStack {
     this.database = new Database(this, 'database', {
       names: this.names,
       region: primary,
+      ...(replica === undefined ? {} : { replicaRegion: replica }),
       settings: config.database,
       networkId: this.network.network.id,
       labels: this.labels,
@@ -36,6 +38,9 @@ export class BaseStack extends LayerStack {
     new TerraformOutput(this, 'network_name', { value: this.network.network.name });
     new TerraformOutput(this, 'sql_connection_name', { value: this.database.instance.connectionName });
     new TerraformOutput(this, 'sql_private_ip', { value: this.database.instance.privateIpAddress });
+    if (this.database.replica !== undefined)
+      new TerraformOutput(this, 'sql_replica_connection_name', { value: this.database.replica.connectionName });
+    new TerraformOutput(this, 'db_host', { value: this.names.dbHost });
     new TerraformOutput(this, 'db_password_secret', { value: this.database.passwordSecret.id });
   }
 }

@@ -22,7 +22,11 @@ export class FleetStack extends LayerStack {
     super(scope, 'fleet', config);
     const n = this.names;
     const network = new DataGoogleComputeNetwork(this, 'network', { name: n.network });
-    const sql = new DataGoogleSqlDatabaseInstance(this, 'database', { name: n.sqlInstance });
+    // Every instance that may be the writer: the primary and, with DR, the replica. The VMs trust
+    // both server CAs and connect to the writer's DNS name, so a promotion needs no new template.
+    const sqlInstances = [config.database.primaryRegion, config.database.replicaRegion]
+      .filter((r): r is string => r !== null)
+      .map((r) => new DataGoogleSqlDatabaseInstance(this, `database-${r}`, { name: n.sqlInstance(r) }));
     const identity = new FleetIdentity(this, 'identity', {
       names: n,
       project: config.project,
@@ -32,8 +36,8 @@ export class FleetStack extends LayerStack {
     });
     const betaProvider = this.betaProvider();
     const metadata = instanceMetadata({
-      pgHost: sql.privateIpAddress,
-      pgServerCa: sql.serverCaCert.get(0).cert,
+      pgHost: n.dbHost,
+      pgServerCa: sqlInstances.map((sql) => sql.serverCaCert.get(0).cert).join('\n'),
       sslMode: config.database.sslMode,
       passwordSecretId: n.dbPasswordSecretId,
     });

@@ -83,7 +83,7 @@ test('config: operators must be IAM members; excluded edge regions must exist an
     /edge\.excludeRegions names us-east1, which is not in regions/,
   );
   t.regex(
-    problems({ edge: { excludeRegions: ['europe-west1'] } }).join('\n'),
+    problems({ regions: [REGION], database: {}, edge: { excludeRegions: ['europe-west1'] } }).join('\n'),
     /must leave at least one region behind the load balancer/,
   );
 });
@@ -179,4 +179,17 @@ test('sizing: min one VM per zone; max lets two zones carry 1,000 req/s at the t
   });
   // 1000 / (2 zones * 250 * 0.6) = 3.33 → 4 per zone.
   t.is(fleetSize({ ...fleet, instanceCapacityRps: 250, peakRps: 1000, targetUtilization: 0.6 }, 3).maxReplicas, 12);
+});
+
+test('config: the database primary must be a configured region, and the replica another one', (t) => {
+  const db = PROD_FILE['database'] as object;
+  t.regex(
+    problems({ database: { ...db, primaryRegion: 'us-east1' } }).join('\n'),
+    /database\.primaryRegion must be one of europe-west1, europe-west4/,
+  );
+  t.regex(
+    problems({ database: { ...db, replicaRegion: 'europe-west1' } }).join('\n'),
+    /database\.replicaRegion must be one of , europe-west4/,
+  );
+  t.is(prodConfig({ file: { database: { ...db, replicaRegion: null } } }).database.replicaRegion, null);
 });

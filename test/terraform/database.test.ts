@@ -3,9 +3,9 @@
 // delete, and no credential of it ever appears in Terraform.
 
 import test from 'ava';
-import { at, list, num, one, prodConfig, resources, synth, LAYERS } from './helpers/synth.js';
+import { at, list, num, one, oneRegionConfig, resources, synth, LAYERS } from './helpers/synth.js';
 
-const all = synth(prodConfig());
+const all = synth(oneRegionConfig());
 const sql = one(all, 'google_sql_database_instance');
 const settings = at(sql, 'settings');
 

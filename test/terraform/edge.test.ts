@@ -5,9 +5,9 @@
 import test from 'ava';
 import { DEFAULT_RULE_PRIORITY, THROTTLE_PRIORITY } from '../../terraform/constructs/armor-policy.js';
 import { certificateName } from '../../terraform/constructs/load-balancer.js';
-import { at, list, num, one, prodConfig, refTo, resources, synth, type Block } from './helpers/synth.js';
+import { at, list, num, one, oneRegionConfig, refTo, resources, synth, type Block } from './helpers/synth.js';
 
-const config = prodConfig();
+const config = oneRegionConfig();
 const { edge, fleet } = synth(config);
 const backend = one(edge, 'google_compute_backend_service');
 const rules = resources(edge, 'google_compute_global_forwarding_rule');
@@ -104,7 +104,7 @@ test('edge: the certificate name follows its domain, so a domain change creates 
   // with the domains (their example keys a random_id on the domains), or the new certificate collides (409).
   const cert = one(edge, 'google_compute_managed_ssl_certificate');
   const other = one(
-    synth(prodConfig({ file: { domain: 'api2.counter.example.com' } })).edge,
+    synth(oneRegionConfig({ file: { domain: 'api2.counter.example.com' } })).edge,
     'google_compute_managed_ssl_certificate',
   );
   t.is(cert['name'], certificateName(config.prefix, config.domain));
@@ -113,7 +113,7 @@ test('edge: the certificate name follows its domain, so a domain change creates 
 });
 
 test('edge: a domain change can run both certificates on the proxy until the new one is ACTIVE', (t) => {
-  const both = synth(prodConfig({ file: { edge: { additionalDomains: ['api2.counter.example.com'] } } })).edge;
+  const both = synth(oneRegionConfig({ file: { edge: { additionalDomains: ['api2.counter.example.com'] } } })).edge;
   const certs = Object.entries(both.resource?.['google_compute_managed_ssl_certificate'] ?? {});
   const domains = certs.map(([, c]) => list(at(c, 'managed.domains')));
   t.deepEqual(domains.flat().sort(), [config.domain, 'api2.counter.example.com']);
@@ -154,14 +154,14 @@ test('edge: Cloud Armor parses JSON bodies so the WAF rules see the values', (t)
 
 test('edge: a region in edge.excludeRegions leaves the backend service, so its MIG can be deleted', (t) => {
   const regions = [
-    ...(prodConfig().regions as unknown[]),
+    ...(oneRegionConfig().regions as unknown[]),
     {
       region: 'europe-west4',
       zones: ['europe-west4-a', 'europe-west4-b', 'europe-west4-c'],
       subnetCidr: '10.20.0.0/20',
     },
   ];
-  const drained = synth(prodConfig({ file: { regions, edge: { excludeRegions: ['europe-west1'] } } })).edge;
+  const drained = synth(oneRegionConfig({ file: { regions, edge: { excludeRegions: ['europe-west1'] } } })).edge;
   const groups = Object.values(drained.data?.['google_compute_region_instance_group_manager'] ?? {});
   t.deepEqual(
     groups.map((g) => g['region']),

@@ -4,9 +4,9 @@
 import test from 'ava';
 import { canaryInstances } from '../../terraform/release.js';
 import { MIN_READY_SEC, READINESS_CHECK, readinessDetectionSec } from '../../terraform/serving-policy.js';
-import { addressOf, at, list, num, one, prodConfig, refTo, resources, synth } from './helpers/synth.js';
+import { addressOf, at, list, num, one, oneRegionConfig, refTo, resources, synth } from './helpers/synth.js';
 
-const config = prodConfig();
+const config = oneRegionConfig();
 const { fleet } = synth(config);
 const group = one(fleet, 'google_compute_region_instance_group_manager');
 const zones = list(at(group, 'distribution_policy_zones'));
@@ -79,7 +79,7 @@ test('fleet MIG: a canary release runs a second version at its target size', (t)
     ['2', { fixed: 2 }],
   ] as const) {
     const withCanary = synth(
-      prodConfig({ release: { image: config.release.image, canary: { image: canaryImage, size } } }),
+      oneRegionConfig({ release: { image: config.release.image, canary: { image: canaryImage, size } } }),
     ).fleet;
     const versions = list(at(one(withCanary, 'google_compute_region_instance_group_manager'), 'version'));
     const images = resources(withCanary, 'google_compute_instance_template').map((b) => at(b, 'disk.0.source_image'));
@@ -138,9 +138,9 @@ test('fleet canary: a percentage rounds up, and promotion keeps the canary templ
   t.is(canaryInstances('5', 3), 3);
   const canaryImage = 'counter-api-8d0e7c6b5a49-20261201t090000';
   const during = synth(
-    prodConfig({ release: { image: config.release.image, canary: { image: canaryImage, size: '1' } } }),
+    oneRegionConfig({ release: { image: config.release.image, canary: { image: canaryImage, size: '1' } } }),
   ).fleet;
-  const promoted = synth(prodConfig({ release: { image: canaryImage, canary: null } })).fleet;
+  const promoted = synth(oneRegionConfig({ release: { image: canaryImage, canary: null } })).fleet;
   const byImage = (s: typeof fleet) =>
     Object.entries(s.resource?.['google_compute_instance_template'] ?? {}).find(
       ([, b]) => at(b, 'labels.image') === canaryImage,

@@ -2,9 +2,19 @@
 // without external IPs and reach Cloud SQL over private services access.
 
 import test from 'ava';
-import { addressOf, at, list, one, prodConfig, refTo, resources, synth, twoRegionConfig } from './helpers/synth.js';
+import {
+  addressOf,
+  at,
+  list,
+  one,
+  oneRegionConfig,
+  refTo,
+  resources,
+  synth,
+  twoRegionConfig,
+} from './helpers/synth.js';
 
-const { base } = synth(prodConfig());
+const { base } = synth(oneRegionConfig());
 
 test('network: custom-mode VPC with global routing', (t) => {
   const vpc = one(base, 'google_compute_network');

@@ -6,9 +6,9 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { JOURNAL_LOSS_LINE } from '../../terraform/constructs/journal-alert.js';
 import { UPTIME_BODY } from '../../terraform/constructs/uptime-check.js';
-import { at, list, one, prodConfig, refTo, resources, synth, type Block } from './helpers/synth.js';
+import { at, list, one, oneRegionConfig, refTo, resources, synth, type Block } from './helpers/synth.js';
 
-const config = prodConfig();
+const config = oneRegionConfig();
 const { ops, edge } = synth(config);
 const slo = one(ops, 'google_monitoring_slo');
 const policies = resources(ops, 'google_monitoring_alert_policy');

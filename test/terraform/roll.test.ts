@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeRoll, parseRollArgs, rollRelease } from '../../terraform/release.js';
-import { at, LAYERS, one, PROD_FILE, prodConfig, resources, synth } from './helpers/synth.js';
+import { at, LAYERS, one, PROD_FILE, oneRegionConfig, resources, synth } from './helpers/synth.js';
 
 const STABLE = { image: 'counter-api-3f9c2a1b4d5e-20261129t101500', canary: null };
 const NEXT = 'counter-api-8d0e7c6b5a49-20261201t090000';
@@ -40,8 +40,8 @@ test('roll: arguments are validated and the rollback command names the previous 
 });
 
 test("roll: a new image changes only the fleet stack, and there only the templates' image", (t) => {
-  const before = synth(prodConfig({ release: STABLE }));
-  const after = synth(prodConfig({ release: { image: NEXT, canary: null } }));
+  const before = synth(oneRegionConfig({ release: STABLE }));
+  const after = synth(oneRegionConfig({ release: { image: NEXT, canary: null } }));
   for (const layer of LAYERS.filter((l) => l !== 'fleet')) t.deepEqual(after[layer], before[layer], layer);
   const strip = (template: Record<string, unknown>) => ({
     ...template,

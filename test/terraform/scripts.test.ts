@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { appEnvironment, literal } from '../../terraform/instance-metadata.js';
-import { at, one, prodConfig, synth } from './helpers/synth.js';
+import { at, one, oneRegionConfig, synth } from './helpers/synth.js';
 
 const SCRIPTS = ['startup.sh', 'shutdown.sh'] as const;
 const path = (name: string) => fileURLToPath(new URL(`../../terraform/scripts/${name}`, import.meta.url));
-const template = one(synth(prodConfig()).fleet, 'google_compute_instance_template');
+const template = one(synth(oneRegionConfig()).fleet, 'google_compute_instance_template');
 const hasShellcheck = spawnSync('shellcheck', ['--version'], { stdio: 'ignore' }).status === 0;
 
 for (const name of SCRIPTS) {
@@ -55,9 +55,6 @@ test('app environment: the LB port, the private database over TLS with the CA fi
     'LOG_LEVEL=info',
   ]);
   t.false(env.includes('PGPASSWORD'));
-  t.regex(
-    String(at(template, 'metadata.counter-api-env')),
-    /^PORT=8080\nPGHOST=\$\{data\.google_sql_database_instance\.[^.]+\.private_ip_address\}\n/,
-  );
+  t.regex(String(at(template, 'metadata.counter-api-env')), /^PORT=8080\nPGHOST=db\.counter-prod\.internal\n/);
   t.regex(String(at(template, 'metadata.counter-api-pg-server-ca')), /server_ca_cert\[0\]\.cert\}$/);
 });

@@ -5,9 +5,19 @@
 
 import test from 'ava';
 import { FLEET_PROJECT_ROLES } from '../../terraform/constructs/fleet-identity.js';
-import { at, list, one, prodConfig, refTo, resources, synth, twoRegionConfig, type Block } from './helpers/synth.js';
+import {
+  at,
+  list,
+  one,
+  oneRegionConfig,
+  refTo,
+  resources,
+  synth,
+  twoRegionConfig,
+  type Block,
+} from './helpers/synth.js';
 
-const all = synth(prodConfig());
+const all = synth(oneRegionConfig());
 const templates = resources(synth(twoRegionConfig()), 'google_compute_instance_template');
 const allowRules = (s: typeof all) => resources(s, 'google_compute_firewall').filter((r) => r['allow'] !== undefined);
 
@@ -49,7 +59,7 @@ test('instances: every VM carries the image label the audit groups on, equal to 
   for (const template of templates) {
     const image = String(at(template, 'labels.image'));
     t.regex(image, /^[a-z][-a-z0-9]*$/);
-    t.is(at(template, 'disk.0.source_image'), `projects/${prodConfig().imageProject}/global/images/${image}`);
+    t.is(at(template, 'disk.0.source_image'), `projects/${oneRegionConfig().imageProject}/global/images/${image}`);
   }
 });
 
@@ -58,7 +68,7 @@ test('IAM: OS Login operators may act as the fleet account (serviceAccountUser) 
   const account = one(all.fleet, 'google_service_account');
   t.deepEqual(
     grants.map((g) => [g['role'], g['member'], g['service_account_id']]),
-    prodConfig().operators.map((m) => [
+    oneRegionConfig().operators.map((m) => [
       'roles/iam.serviceAccountUser',
       m,
       refTo(all.fleet, 'google_service_account', account, 'name'),
@@ -93,7 +103,7 @@ test('IAM: the fleet may read the database password secret and no other', (t) =>
   const grant = one(all, 'google_secret_manager_secret_iam_member');
   const secret = one(all.base, 'google_secret_manager_secret');
   t.is(grant['role'], 'roles/secretmanager.secretAccessor');
-  t.is(grant['secret_id'], `projects/${prodConfig().project}/secrets/${String(secret['secret_id'])}`);
+  t.is(grant['secret_id'], `projects/${oneRegionConfig().project}/secrets/${String(secret['secret_id'])}`);
   t.is(
     at(one(all.fleet, 'google_compute_instance_template'), 'metadata.counter-api-db-password-secret'),
     grant['secret_id'],

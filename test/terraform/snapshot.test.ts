@@ -1,10 +1,10 @@
-// Snapshots of every synthesized stack (prod, and prod with a second region
-// and a canary), minus cdktf's volatile metadata. A change to any resource
+// Snapshots of every synthesized stack (prod with its two regions, prod cut
+// to one region, and prod with a canary), minus cdktf's volatile metadata. A change to any resource
 // shows up as a reviewable diff in test/terraform/snapshots/; update them
 // deliberately with `npx ava test/terraform/snapshot.test.ts --update-snapshots`.
 
 import test from 'ava';
-import { LAYERS, prodConfig, synth, twoRegionConfig, type Layer, type Synth } from './helpers/synth.js';
+import { LAYERS, oneRegionConfig, prodConfig, synth, type Layer, type Synth } from './helpers/synth.js';
 
 /** Drops cdktf's "//" metadata (paths, versions, stack traces) at any depth. */
 function stable(value: unknown): unknown {
@@ -23,7 +23,7 @@ const canary = {
 };
 const variants: [string, Synth, readonly Layer[]][] = [
   ['prod', synth(prodConfig()), LAYERS],
-  ['prod, two regions', synth(twoRegionConfig()), LAYERS],
+  ['prod, one region', synth(oneRegionConfig()), LAYERS],
   ['prod, canary 10%', synth(prodConfig({ release: canary })), ['fleet']],
 ];
 

@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesize } from '../../terraform/app.js';
-import { at, LAYERS, prodConfig, synth, twoRegionConfig, type TfJson } from './helpers/synth.js';
+import { at, LAYERS, oneRegionConfig, synth, twoRegionConfig, type TfJson } from './helpers/synth.js';
 
-const config = prodConfig();
+const config = oneRegionConfig();
 const all = synth(config);
 
 /** Every ${...} interpolation in a JSON document (a `$${` escape is literal text and skipped). */

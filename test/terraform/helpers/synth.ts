@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Testing } from 'cdktf';
 import { buildStacks } from '../../../terraform/app.js';
 import { parseConfig } from '../../../terraform/config-parse.js';
-import type { InfraConfig, RegionConfig, Release } from '../../../terraform/config-schema.js';
+import type { InfraConfig, Release } from '../../../terraform/config-schema.js';
 
 export type Block = Readonly<Record<string, unknown>>;
 export interface TfJson {
@@ -25,16 +25,10 @@ const envFile = (name: string): unknown =>
 export const PROD_FILE = envFile('prod.json') as Record<string, unknown>;
 export const PROD_RELEASE = envFile('prod.release.json') as Release;
 
-export const SECOND_REGION: RegionConfig = {
-  region: 'europe-west4',
-  zones: ['europe-west4-a', 'europe-west4-b', 'europe-west4-c'],
-  subnetCidr: '10.20.0.0/20',
-};
-
 /** The project every test synthesizes for (the files carry none: GCP_PROJECT is required). */
 export const TEST_PROJECT = 'counter-api-prod';
 
-/** The committed prod environment, optionally with keys of the file or the release replaced. */
+/** The committed prod environment (two regions, DR replica), optionally with keys of the file or the release replaced. */
 export function prodConfig(patch: { file?: Record<string, unknown>; release?: Release } = {}): InfraConfig {
   return parseConfig({
     env: 'prod',
@@ -44,8 +38,22 @@ export function prodConfig(patch: { file?: Record<string, unknown>; release?: Re
   });
 }
 
+/** The prod file cut to its first region and no replica: the single-region profile, same names. */
+export function oneRegionConfig(patch: { file?: Record<string, unknown>; release?: Release } = {}): InfraConfig {
+  const [first] = PROD_FILE['regions'] as unknown[];
+  return prodConfig({
+    ...patch,
+    file: {
+      regions: [first],
+      database: { ...(PROD_FILE['database'] as object), replicaRegion: null },
+      ...patch.file,
+    },
+  });
+}
+
+/** The committed prod environment: two regions. */
 export function twoRegionConfig(): InfraConfig {
-  return prodConfig({ file: { regions: [...(PROD_FILE['regions'] as unknown[]), SECOND_REGION] } });
+  return prodConfig();
 }
 
 export function synth(config: InfraConfig): Synth {
