@@ -23,6 +23,8 @@ export interface Summary {
   readonly kind: 'open-loop';
   readonly machine: Record<string, unknown>;
   readonly wallSeconds: number;
+  /** Stopped early by SIGINT: the steps after it were not run. */
+  readonly interrupted: boolean;
   readonly parameters: Record<string, unknown> & { objective: Objective };
   readonly series: SeriesSummary[];
   readonly steps: StepSummary[];
@@ -46,6 +48,7 @@ export function markdownReport(summary: Summary, charts: readonly string[]): str
   const o = p.objective;
   const lines: string[] = [];
   lines.push(`# Benchmark run ${String(machine.date)}`, '');
+  if (summary.interrupted) lines.push('**Interrupted**: the run was stopped before its last steps.', '');
   lines.push(
     `Commit \`${String(machine.commit)}\`, Node ${String(machine.node)}, ${String(machine.cores)} cores (${String(machine.cpu)}), ` +
       `load average ${String(machine.loadAverage1m)} at the start and ${JSON.stringify(machine.loadAverageAtEnd)} (1/5/15 min) at the end, ` +
