@@ -34,7 +34,9 @@ export interface Summary {
 }
 
 const fmt = (n: number, digits = 1) =>
-  n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? Math.min(digits, 1) : digits);
+  n >= 100 || Number.isInteger(n)
+    ? Math.round(n).toLocaleString('en-US')
+    : n.toFixed(n >= 10 ? Math.min(digits, 1) : digits);
 const pct = (f: number) => `${(f * 100).toFixed(f === 0 ? 0 : 3)} %`;
 
 function ratio(summary: Summary, a: string, b: string): string | undefined {
