@@ -10,7 +10,9 @@
 // start (a fresh service, measured from its first ready /readyz), and with
 // --soak a long run at 1,000 req/s for memory. Every value received is
 // checked: the run exits 1 if a value repeats or the database's increase is
-// not the number of 2xx answers. Method and results: docs/benchmarks.md.
+// not the number of 2xx answers. SIGINT stops the steps early and still
+// writes the report of what was measured (marked interrupted).
+// Method and results: docs/benchmarks.md.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -219,13 +221,17 @@ async function step(
   const byRun = new Map<SeriesState, RunRecord[]>(active.map((s) => [s, []]));
   for (let repetition = 1; repetition <= repetitions; repetition += 1) {
     for (const s of active) {
-      if (controller.signal.aborted) throw new Error('interrupted');
+      if (controller.signal.aborted) break;
       bar.update({ label: `${s.name} at ${rate} req/s (${repetition}/${repetitions})` });
       byRun.get(s)?.push(await measure(s, rate, repetition, dbPid));
       bar.increment();
     }
   }
-  return new Map(active.map((s) => [s, summarizeStep(byRun.get(s) ?? [], objective).meetsObjective]));
+  return new Map(
+    active
+      .filter((s) => (byRun.get(s)?.length ?? 0) > 0)
+      .map((s) => [s, summarizeStep(byRun.get(s) ?? [], objective).meetsObjective]),
+  );
 }
 
 let failed = false;
@@ -278,6 +284,7 @@ try {
 
   bar.setTotal(rates.length * repetitions * series.length);
   for (const rate of rates) {
+    if (controller.signal.aborted) break;
     const active = series.filter((s) => s.active);
     if (active.length === 0) break;
     for (const [s, pass] of await step(active, rate, dbPid)) {
@@ -288,7 +295,7 @@ try {
       }
     }
   }
-  for (let round = 0; round < refine; round += 1) {
+  for (let round = 0; round < refine && !controller.signal.aborted; round += 1) {
     for (const s of series) {
       const mid = s.lastPass === undefined || s.firstFail === undefined ? undefined : midpoint(s.lastPass, s.firstFail);
       if (mid === undefined) continue;
@@ -300,7 +307,7 @@ try {
   }
 
   const coalescing = series.find((s) => s.name === 'coalescing');
-  if (soakSec > 0 && coalescing?.fleet !== undefined) {
+  if (soakSec > 0 && coalescing?.fleet !== undefined && !controller.signal.aborted) {
     bar.update({ label: `soak: ${soakSec} s at ${num('soak-rate', 1)} req/s` });
     const soaked = await soak({
       url: coalescing.url,
@@ -330,7 +337,7 @@ try {
   }
   await Promise.all(series.map((s) => s.fleet?.stop() ?? Promise.resolve()));
 
-  if (!args['no-cold-start'] && coalescing?.databaseUrl !== undefined) {
+  if (!args['no-cold-start'] && coalescing?.databaseUrl !== undefined && !controller.signal.aborted) {
     bar.update({ label: `cold start: ${coldStartSec} s at ${coldStartRate} req/s` });
     const cold = await coldStart({
       env: envOf('coalescing', coalescing.databaseUrl),
@@ -368,6 +375,7 @@ try {
     kind: 'open-loop',
     machine: { ...machineAtStart, loadAverageAtEnd: os.loadavg().map((v) => Math.round(v * 100) / 100) },
     wallSeconds: Math.round((Date.now() - startedAt) / 1000),
+    interrupted: controller.signal.aborted,
     parameters: {
       targets,
       series: series.map((s) => s.name),

@@ -23,10 +23,20 @@ module.exports = {
       kill_timeout: 30000,
       autorestart: true,
       exp_backoff_restart_delay: 200,
-      max_memory_restart: '768M',
+      // Heap limits set on purpose, not left to pm2's restart threshold. A
+      // worker holds no state beyond its pool and a bounded journal, so a
+      // 256 MB old space is ample; past it V8 fails the worker with an OOM
+      // and pm2 restarts it (exp backoff), a crash a leak would show, not a
+      // silent slowdown. The young generation's semi-space is capped at
+      // 8 MB (Node 20 lets it grow to 16 MB, i.e. up to 48 MB of young
+      // generation per worker): requests allocate small, short-lived
+      // objects, so a smaller nursery costs a few more scavenges and keeps
+      // RSS lower. RSS per worker at each rate: docs/benchmarks.md.
+      // max_memory_restart stays as a backstop above what the heap limits allow.
+      max_memory_restart: '512M',
       merge_logs: true,
       source_map_support: true,
-      node_args: ['--enable-source-maps'],
+      node_args: ['--enable-source-maps', '--max-old-space-size=256', '--max-semi-space-size=8'],
     },
   ],
 };

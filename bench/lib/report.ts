@@ -23,6 +23,8 @@ export interface Summary {
   readonly kind: 'open-loop';
   readonly machine: Record<string, unknown>;
   readonly wallSeconds: number;
+  /** Stopped early by SIGINT: the steps after it were not run. */
+  readonly interrupted: boolean;
   readonly parameters: Record<string, unknown> & { objective: Objective };
   readonly series: SeriesSummary[];
   readonly steps: StepSummary[];
@@ -32,7 +34,9 @@ export interface Summary {
 }
 
 const fmt = (n: number, digits = 1) =>
-  n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? Math.min(digits, 1) : digits);
+  n >= 100 || Number.isInteger(n)
+    ? Math.round(n).toLocaleString('en-US')
+    : n.toFixed(n >= 10 ? Math.min(digits, 1) : digits);
 const pct = (f: number) => `${(f * 100).toFixed(f === 0 ? 0 : 3)} %`;
 
 function ratio(summary: Summary, a: string, b: string): string | undefined {
@@ -46,6 +50,7 @@ export function markdownReport(summary: Summary, charts: readonly string[]): str
   const o = p.objective;
   const lines: string[] = [];
   lines.push(`# Benchmark run ${String(machine.date)}`, '');
+  if (summary.interrupted) lines.push('**Interrupted**: the run was stopped before its last steps.', '');
   lines.push(
     `Commit \`${String(machine.commit)}\`, Node ${String(machine.node)}, ${String(machine.cores)} cores (${String(machine.cpu)}), ` +
       `load average ${String(machine.loadAverage1m)} at the start and ${JSON.stringify(machine.loadAverageAtEnd)} (1/5/15 min) at the end, ` +
