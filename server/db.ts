@@ -109,10 +109,10 @@ export function createDb(options: DbOptions): Db {
   const { log } = options;
   const observe = options.observe ?? (() => undefined);
   const pool = new pg.Pool(poolConfig(options.config, options.applicationName ?? 'counter-api'));
-  pool.on('error', (error) => {
+  pool.on('error', (err) => {
     // An idle client lost its connection (database restart, failover). The
     // pool drops it; the next checkout opens a new one.
-    log.warn({ error: error.message }, 'idle database connection lost');
+    log.warn({ err }, 'idle database connection lost');
   });
 
   async function timed<R>(run: () => Promise<pg.QueryResult>, name: string): Promise<R[]> {

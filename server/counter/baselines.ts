@@ -7,27 +7,19 @@
 import type { Queryable } from '../db.js';
 import { incrementOnce } from './ledger.js';
 import { UnavailableError, type Allocation, type Counter } from './types.js';
+import { deadlineAfter, Waiter } from './waiter.js';
 
 export function naiveCounter(db: Queryable, deadlineMs: number): Counter {
   return {
-    next: async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new UnavailableError('no counter value within the request deadline')),
-          deadlineMs,
+    // The request's deadline, as everywhere: a 503 when it passes; a value that comes later is lost.
+    next: (signal) =>
+      Waiter.promise(signal ?? deadlineAfter(deadlineMs), (waiter) => {
+        waiter.watch();
+        incrementOnce(db).then(
+          (value) => void waiter.resolve({ value, consistency: 'exact' }),
+          (error: unknown) => waiter.reject(new UnavailableError('database error', 1, { cause: error })),
         );
-      });
-      try {
-        const value = await Promise.race([incrementOnce(db), expired]);
-        return { value, consistency: 'exact' };
-      } catch (error) {
-        if (error instanceof UnavailableError) throw error;
-        throw new UnavailableError(`database error: ${String(error)}`);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+      }),
     close: () => Promise.resolve(),
   };
 }

@@ -34,8 +34,9 @@ export class UnavailableError extends Error {
   constructor(
     message: string,
     readonly retryAfterSeconds = 1,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'UnavailableError';
   }
 }

@@ -20,8 +20,8 @@ export function startJob(job: Job, log: Logger): ScheduledTask {
       try {
         const result = await job.run();
         log.debug({ job: job.name, result, ms: Date.now() - started }, 'job finished');
-      } catch (error) {
-        log.warn({ job: job.name, error: String(error) }, 'job failed; next run at its next tick');
+      } catch (err) {
+        log.warn({ job: job.name, err }, 'job failed; next run at its next tick');
       }
     },
     { name: job.name, noOverlap: true },

@@ -216,3 +216,41 @@ test('a journal that cannot be written: 503 with Retry-After, and the counter do
     'exact again, with no gap',
   );
 });
+
+test('a worker restarted while the database is down serves degraded at once from the state file, and converges', async (t) => {
+  const pg = await startPostgres();
+  t.teardown(() => pg.destroy());
+  const url = await pg.freshDatabase();
+  const journal = tempDir(t, 'counter-api-journal-');
+  const port = await freePort();
+  const env = { DATABASE_URL: url, JOURNAL_DIR: journal, ...DEGRADED_ENV };
+  const first = await startService({ port, env });
+  const before = await load({ url: first.url, total: 30, concurrency: 3 });
+  first.kill('SIGTERM');
+  t.is(await first.exited, 0);
+  t.true(
+    readdirSync(journal).some((f) => /^state-w0\.json$/.test(f)),
+    'the worker recorded its state',
+  );
+
+  await pg.cluster.stop();
+  // No database: ready only because the state file says the schema exists.
+  const second = await startService({ port, env });
+  t.teardown(async () => {
+    second.kill('SIGKILL');
+    await second.exited;
+  });
+  const during = await load({ url: second.url, total: 40, concurrency: 4, timeoutMs: 8000 });
+  t.true(
+    during.every((o) => o.status === 200 && o.consistency === 'provisional'),
+    `statuses: ${[...new Set(during.map((o) => `${o.status}/${o.consistency}`))].join(',')}`,
+  );
+  t.true(
+    successValues(during).every((v) => v > 30),
+    'provisional numbers continue from the last committed value',
+  );
+  await pg.cluster.start();
+  const ok = [...before, ...during].filter((o) => o.status === 200).length;
+  await converge(pg, url, second, ok);
+  t.is(await counterValue(pg, url), ok, 'database counter equals the number of 2xx');
+});

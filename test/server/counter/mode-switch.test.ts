@@ -5,13 +5,13 @@
 // scenario ends with the invariant: the database rose by exactly the number
 // of values handed out, and no request was answered after its deadline.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mock } from 'node:test';
 import anyTest, { type TestFn } from 'ava';
 import { CoalescingAllocator } from '../../../server/counter/allocator.js';
-import { DegradedCounter } from '../../../server/counter/degraded.js';
+import { DegradedCounter, type DegradedCounterOptions } from '../../../server/counter/degraded.js';
 import { Journal, pendingEntries, type JournalFile } from '../../../server/counter/journal.js';
 import { UnavailableError, type Allocation, type Counter } from '../../../server/counter/types.js';
 import { silentLog } from '../../helpers/app.js';
@@ -85,8 +85,9 @@ test.afterEach.always((t) => {
   rmSync(t.context as string, { recursive: true, force: true });
 });
 
-function degraded(db: FakeLedger, journal: Journal) {
+function degraded(db: FakeLedger, journal: Journal, extra: Partial<DegradedCounterOptions> = {}) {
   return new DegradedCounter({
+    ...extra,
     db,
     log: silentLog,
     journal,
@@ -96,6 +97,7 @@ function degraded(db: FakeLedger, journal: Journal) {
     probeIntervalMs: 500,
     maxReplayAgeMs: 3600_000,
     retryDelayMs: 20,
+    ...extra,
   });
 }
 
@@ -300,4 +302,29 @@ test('allocator: a batch whose requests all gave up before it committed is fence
     [1],
   );
   t.is(db.value, 1);
+});
+
+test('mode switch: an entry older than the replay age is quarantined with an error, and the worker returns to exact', async (t) => {
+  const db = new FakeLedger();
+  const { journal } = await memoryJournal(t.context as string);
+  const quarantined: number[][] = [];
+  const counter = degraded(db, journal, {
+    maxReplayAgeMs: 2000,
+    onQuarantine: (entries, increments) => quarantined.push([entries, increments]),
+  });
+  const answers: Answer[] = [];
+  db.stalled = true;
+  request(counter, answers);
+  await advance(1100);
+  t.is(counter.mode, 'degraded');
+  // The outage outlasts the replay age: the entry could no longer be replayed blindly.
+  await advance(2500);
+  db.drop();
+  await advance(1000);
+  t.is(counter.mode, 'exact', 'not stuck in degraded mode');
+  t.deepEqual(quarantined, [[1, 1]], 'reported (metric)');
+  const stale = readFileSync(`${journal.path}.stale`, 'utf8');
+  t.regex(stale, /"op":"add"/, 'the entry is kept in the quarantine file for an operator');
+  t.is(db.value, 0, 'and not applied blindly');
+  await counter.close();
 });
