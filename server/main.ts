@@ -120,6 +120,8 @@ async function main(): Promise<void> {
     readiness,
     metrics,
     requestLogSample: config.requestLogSample,
+    proxies: config,
+    project: config.googleCloudProject,
     draining: () => lifecycle.stopping,
   });
   const specs: ListenSpec[] = [{ port: config.port, host: config.host }];

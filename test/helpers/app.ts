@@ -59,6 +59,8 @@ export async function startTestApp(
     log,
     metrics,
     readiness: () => ({ ready: true, status: 'ready' }),
+    proxies: config,
+    project: config.googleCloudProject,
   });
   const spec = { port: 0, host: '127.0.0.1' };
   const server = createServer(app, spec, config, log);
