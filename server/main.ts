@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   await warmUp.run(specs.find((spec) => spec.tls !== undefined)?.tls); // before listening: no request arrives cold, readiness waits for it
   const servers: http.Server[] = [];
   for (const spec of specs) {
-    const server = createServer(app, spec, config, log);
+    const server = createServer(app, spec, config, log, metrics.http.clientError);
     const port = await listen(server, spec);
     servers.push(server);
     log.info({ port, tls: spec.tls !== undefined }, 'listening');
