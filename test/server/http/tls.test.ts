@@ -9,8 +9,15 @@ import path from 'node:path';
 import tls from 'node:tls';
 import anyTest, { type TestFn } from 'ava';
 import { createServer, listen } from '../../../server/http/servers.js';
+import { createWarmUp } from '../../../server/http/warm-up.js';
+import { captureLog } from '../../helpers/app.js';
 
-const test = anyTest as TestFn<{ server: http.Server; port: number; dir: string }>;
+const test = anyTest as TestFn<{
+  server: http.Server;
+  port: number;
+  dir: string;
+  tls: { certFile: string; keyFile: string };
+}>;
 
 test.before(async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'counter-api-tls-'));
@@ -28,7 +35,7 @@ test.before(async (t) => {
     headersTimeoutMs: 2000,
     requestTimeoutMs: 2000,
   });
-  t.context = { server, port: await listen(server, spec), dir };
+  t.context = { server, port: await listen(server, spec), dir, tls: spec.tls };
 });
 
 test.after.always((t) => {
@@ -75,4 +82,19 @@ test('HTTPS offers TLS 1.3, and TLS 1.2 with ECDHE and an AEAD cipher', async (t
     'TLSv1.2 ECDHE-RSA-CHACHA20-POLY1305',
   );
   t.regex(await handshake(t.context.port, tls12), /^TLSv1\.2 ECDHE-RSA-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$/);
+});
+
+test('the warm-up drives the HTTPS path too when the listener has a certificate', async (t) => {
+  // A stand-in pool: this test is about the TLS path, not the database.
+  const query = <R>() => Promise.resolve<R[]>([]);
+  const db = { session: <T>(fn: (s: { query: typeof query }) => Promise<T>) => fn({ query }) };
+  const { log, lines } = captureLog();
+  const timeouts = { keepAliveTimeoutMs: 5000, headersTimeoutMs: 2000, requestTimeoutMs: 2000 };
+  const report = await createWarmUp({ budgetMs: 500, db, poolSize: 2, log, timeouts }).run(t.context.tls);
+  t.true(report.secureRequests > 0);
+  t.is(report.poolConnections, 2);
+  t.deepEqual(
+    lines.filter((line) => line.severity !== 'INFO'),
+    [],
+  );
 });

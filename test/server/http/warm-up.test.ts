@@ -72,7 +72,7 @@ test.serial(
 test.serial('WARMUP_MS=0 disables the warm-up: readiness passes through at once', async (t) => {
   const warmUp = createWarmUp({ budgetMs: 0, db: t.context.control, poolSize: 4, log: captureLog().log, timeouts });
   t.deepEqual(await warmUp.gate(ready)(), { ready: true, status: 'ready' });
-  t.deepEqual(await warmUp.run(), { ms: 0, requests: 0, poolConnections: 0 });
+  t.deepEqual(await warmUp.run(), { ms: 0, requests: 0, secureRequests: 0, poolConnections: 0 });
 });
 
 test.serial('with the database down the warm-up still ends within its budget', async (t) => {
