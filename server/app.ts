@@ -6,6 +6,7 @@ import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { Counter, Deadline } from './counter/types.js';
+import { clientAddress, GOOGLE_FRONT_ENDS, type ProxyTrust } from './http/client-address.js';
 import { createDelivery } from './http/delivery.js';
 import { errorHandler, HttpError, notFound } from './http/errors.js';
 import { closeUnlessContinued, declaredBodyWithin, validHost } from './http/request-checks.js';
@@ -27,6 +28,10 @@ export interface AppDeps {
   readonly readiness: () => Readiness | Promise<Readiness>;
   readonly metrics?: Pick<Metrics, 'observeRequest' | 'http'>;
   readonly requestLogSample?: number;
+  /** Whose X-Forwarded-For to believe; Google's front ends, client second from the right, by default. */
+  readonly proxies?: ProxyTrust;
+  /** GOOGLE_CLOUD_PROJECT: request logs then carry the load balancer's trace. */
+  readonly project?: string;
   /** True once shutdown began: responses then ask clients to close the connection. */
   readonly draining?: () => boolean;
   /** Starts a request's deadline (an AbortSignal will do); the counter answers 503 when it passes. */
@@ -90,6 +95,8 @@ export function createApp(deps: AppDeps): express.Express {
       log: deps.log,
       sample: deps.requestLogSample ?? 1,
       observe: deps.metrics?.observeRequest ?? (() => undefined),
+      clientAddress: clientAddress(deps.proxies ?? { trustedProxyRanges: GOOGLE_FRONT_ENDS, forwardedForHops: 2 }),
+      project: deps.project,
     }),
   );
   app.use((_req, res, next) => {

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { validate as validateCron } from 'node-cron';
+import { cidrProblem, GOOGLE_FRONT_ENDS } from './http/client-address.js';
 
 export type AllocatorKind = 'coalescing' | 'naive' | 'constant';
 export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
@@ -52,8 +53,11 @@ export interface Config {
   readonly requestTimeoutMs: number;
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
-  // HTTP layer (server/http): warm-up before readiness.
+  // HTTP layer (server/http): warm-up before readiness, forwarding headers, trace.
   readonly warmUpMs: number;
+  readonly trustedProxyRanges: readonly string[];
+  readonly forwardedForHops: number;
+  readonly googleCloudProject: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +133,16 @@ class Reader {
 
 const MINUTE = 60_000;
 
+/** TRUSTED_PROXY_RANGES: comma-separated CIDR ranges, `none`, or unset for Google's front ends. */
+function proxyRanges(r: Reader): readonly string[] {
+  const value = r.raw('TRUSTED_PROXY_RANGES');
+  if (value === undefined) return GOOGLE_FRONT_ENDS;
+  if (value === 'none') return [];
+  const ranges = value.split(',').map((range) => range.trim());
+  for (const problem of ranges.map(cidrProblem)) if (problem) r.problems.push(`TRUSTED_PROXY_RANGES: ${problem}`);
+  return Object.freeze(ranges);
+}
+
 function readDatabase(r: Reader): DatabaseConfig {
   const connectionString = r.raw('DATABASE_URL');
   if (connectionString !== undefined && !/^postgres(ql)?:\/\//.test(connectionString)) {
@@ -183,8 +197,11 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 15_000, 100, 10 * MINUTE),
     shutdownDelayMs: r.int('SHUTDOWN_DELAY_MS', 0, 0, MINUTE),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 20_000, 100, 10 * MINUTE),
-    // HTTP layer (server/http): warm-up before readiness.
+    // HTTP layer (server/http): warm-up before readiness, forwarding headers, trace.
     warmUpMs: r.int('WARMUP_MS', 1000, 0, 10_000),
+    trustedProxyRanges: proxyRanges(r),
+    forwardedForHops: r.int('FORWARDED_FOR_HOPS', 2, 1, 10),
+    googleCloudProject: r.raw('GOOGLE_CLOUD_PROJECT'),
   };
   checkRelations(config, r.problems);
   if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -140,6 +140,8 @@ async function main(): Promise<void> {
       readiness,
       metrics,
       requestLogSample: config.requestLogSample,
+      proxies: config,
+      project: config.googleCloudProject,
       draining: () => life.stopping,
       deadline: () => deadlineAfter(config.requestDeadlineMs),
     });
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
     // Before listening: no request arrives cold, and readiness waits for it.
     await warmUp.run(specs.find((spec) => spec.tls !== undefined)?.tls);
     for (const spec of specs) {
-      const server = createServer(app, spec, config, log);
+      const server = createServer(app, spec, config, log, metrics.http.clientError);
       life.onClose(`listener :${spec.port}`, (deadline) => drainAndClose(server, deadline));
       const port = await listen(server, spec);
       log.info({ port, tls: spec.tls !== undefined }, 'listening');

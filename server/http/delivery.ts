@@ -26,7 +26,7 @@ export function createDelivery(log: Logger, metrics: HttpMetrics | undefined): D
   const lost = (res: Response, value: number, consistency: string, reason: string) => {
     metrics?.undelivered(reason);
     log.warn(
-      { requestId: res.locals.requestId as unknown, counter: value, consistency, reason },
+      { ...(res.locals.logFields as object | undefined), counter: value, consistency, reason },
       'counter value handed out but its response was not delivered',
     );
   };

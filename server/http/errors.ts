@@ -1,11 +1,12 @@
 // One error type for the HTTP layer, a JSON 404, and the single error handler
 // that runs last. Express 5 forwards async throws here, so routes carry no
 // try/catch. Clients see `{"error": {"code", "message"}}`; 5xx bodies never
-// carry internals (the log has them, under the request id).
+// carry internals (the log has them, under the request id and trace).
 
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../log.js';
 import { UnavailableError } from '../counter/types.js';
+import { truncate } from './request-log.js';
 
 export class HttpError extends Error {
   constructor(
@@ -20,7 +21,7 @@ export class HttpError extends Error {
 }
 
 export const notFound: RequestHandler = (req) => {
-  throw new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`);
+  throw new HttpError(404, 'not_found', `no route for ${req.method} ${truncate(req.path, 128)}`);
 };
 
 // zlib's codes (Z_DATA_ERROR, …) and brotli's (ERR__ERROR_FORMAT_…, ERR_BROTLI…).
@@ -73,7 +74,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     const httpError = classify(error);
     if (httpError.status >= 500) {
       log.error(
-        { err: error, requestId: res.locals.requestId as unknown },
+        { ...(res.locals.logFields as object | undefined), err: error },
         `${req.method} ${(req.route as { path?: string } | undefined)?.path ?? 'unmatched'} failed`,
       );
     }

@@ -51,6 +51,8 @@ export function createServer(
   spec: ListenSpec,
   timeouts: ServerTimeouts,
   log: Logger = quiet,
+  /** Counts requests refused before routing, by status (http_client_errors_total). */
+  onClientError?: (status: number) => void,
 ): http.Server {
   const inFlight = new InFlight();
   const tracked: RequestListener = (req, res) => {
@@ -83,7 +85,7 @@ export function createServer(
         );
   // The app decides whether to send 100 Continue: not for a body it would refuse.
   server.on('checkContinue', tracked);
-  handleClientErrors(server, { log, inFlight, waitMs: timeouts.requestTimeoutMs });
+  handleClientErrors(server, { log, inFlight, waitMs: timeouts.requestTimeoutMs, onRefusal: onClientError });
   // Node's header timeout starts with the first byte of a request; a client
   // that connects and sends nothing at all is closed after the same time.
   server.on(spec.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {

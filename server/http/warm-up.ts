@@ -28,6 +28,8 @@ export interface WarmUpOptions {
 export interface WarmUpReport {
   readonly ms: number;
   readonly requests: number;
+  /** Of which over TLS. */
+  readonly secureRequests: number;
   readonly poolConnections: number;
 }
 
@@ -158,7 +160,7 @@ export function createWarmUp(options: WarmUpOptions): WarmUp {
     gate: (readiness) => async () => (warm ? readiness() : { ready: false, status: 'warming_up' }),
     async run(tls) {
       const started = Date.now();
-      if (warm) return { ms: 0, requests: 0, poolConnections: 0 };
+      if (warm) return { ms: 0, requests: 0, secureRequests: 0, poolConnections: 0 };
       const deadline = started + options.budgetMs;
       const [poolConnections, plain, secure] = await Promise.all([
         openPool(options.db, options.poolSize, deadline, options.log),
@@ -166,7 +168,7 @@ export function createWarmUp(options: WarmUpOptions): WarmUp {
         tls === undefined ? 0 : driveRequests(options, deadline, tls),
       ]);
       warm = true;
-      const report = { ms: Date.now() - started, requests: plain + secure, poolConnections };
+      const report = { ms: Date.now() - started, requests: plain + secure, secureRequests: secure, poolConnections };
       options.log.info(report, 'warm-up done');
       return report;
     },

@@ -59,9 +59,11 @@ export async function startTestApp(
     log,
     metrics,
     readiness: () => ({ ready: true, status: 'ready' }),
+    proxies: config,
+    project: config.googleCloudProject,
   });
   const spec = { port: 0, host: '127.0.0.1' };
-  const server = createServer(app, spec, config, log);
+  const server = createServer(app, spec, config, log, metrics.http.clientError);
   const port = await listen(server, spec);
   return {
     url: `http://127.0.0.1:${port}/`,

@@ -134,10 +134,17 @@ const parserErrors: [string, string | Buffer, number, RegExp][] = [
     /^expectation_failed$/,
   ],
 ];
+const clientErrors = async (t: ExecutionContext<Context>, status: number) => {
+  const metric = await t.context.app.metrics.registry.getSingleMetric('http_client_errors_total')?.get();
+  return metric?.values.find((v) => v.labels.status === String(status))?.value ?? 0;
+};
+
 for (const [title, bytes, status, code] of parserErrors) {
-  test.serial(`${title} → ${status} in the JSON error shape, logged, counter unchanged`, async (t) => {
+  test.serial(`${title} → ${status} in the JSON error shape, logged, counted, counter unchanged`, async (t) => {
     const mark = t.context.lines.length;
+    const countedBefore = await clientErrors(t, status);
     await refused(t, bytes, status, code);
+    t.is(await clientErrors(t, status), countedBefore + 1);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const logged = t.context.lines.slice(mark).filter((line) => line.message === 'client error');
     t.is(logged.length, 1, JSON.stringify(t.context.lines.slice(mark)));
