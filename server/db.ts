@@ -29,6 +29,27 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
+/**
+ * Runs `fn` on one session holding the session-level advisory lock named
+ * `key`, so one worker across the fleet does it; undefined (without running
+ * `fn`) if another session holds the lock.
+ */
+export async function withAdvisoryLock<T>(
+  db: Db,
+  key: string,
+  fn: (s: Queryable) => Promise<T>,
+): Promise<T | undefined> {
+  return db.session(async (s) => {
+    const [lock] = await s.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [key]);
+    if (lock?.locked !== true) return undefined;
+    try {
+      return await fn(s);
+    } finally {
+      await s.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+    }
+  });
+}
+
 export type QueryObserver = (name: string, seconds: number, ok: boolean) => void;
 
 export interface DbOptions {

@@ -5,39 +5,31 @@
 // them do the work and the others skip. Deletes in bounded chunks so the
 // counter's hot row never waits behind a long transaction.
 
-import type { Db } from '../db.js';
+import { withAdvisoryLock, type Db } from '../db.js';
 import type { Job } from './schedule.js';
 
-/** Arbitrary constant: the advisory-lock key of this job. */
-const PRUNE_LOCK = 727_002;
 const CHUNK = 10_000;
 
 /** Returns the number of rows deleted, or undefined if another worker holds the job. */
 export async function pruneLedger(db: Db, retentionHours: number): Promise<number | undefined> {
-  return db.session(async (s) => {
-    const [lock] = await s.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [PRUNE_LOCK]);
-    if (lock?.locked !== true) return undefined;
-    try {
-      let total = 0;
-      for (let chunk = 0; chunk < 1000; chunk += 1) {
-        const [row] = await s.query<{ deleted: number }>(
-          `WITH gone AS (
+  return withAdvisoryLock(db, 'counter-api:prune-ledger', async (s) => {
+    let total = 0;
+    for (let chunk = 0; chunk < 1000; chunk += 1) {
+      const [row] = await s.query<{ deleted: number }>(
+        `WITH gone AS (
              DELETE FROM counter_batch WHERE batch_id IN (
                SELECT batch_id FROM counter_batch
                WHERE created_at < now() - make_interval(hours => $1::int)
                LIMIT $2)
              RETURNING 1)
            SELECT count(*)::int AS deleted FROM gone`,
-          [retentionHours, CHUNK],
-        );
-        const deleted = row?.deleted ?? 0;
-        total += deleted;
-        if (deleted < CHUNK) break;
-      }
-      return total;
-    } finally {
-      await s.query('SELECT pg_advisory_unlock($1)', [PRUNE_LOCK]);
+        [retentionHours, CHUNK],
+      );
+      const deleted = row?.deleted ?? 0;
+      total += deleted;
+      if (deleted < CHUNK) break;
     }
+    return total;
   });
 }
 

@@ -10,7 +10,7 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Db } from '../db.js';
+import { withAdvisoryLock, type Db } from '../db.js';
 import type { Logger } from '../log.js';
 import { doneLine, isJournalFile, ownerAlive, readPendingEntries } from '../counter/journal.js';
 import { replayEntries } from '../counter/replay.js';
@@ -45,31 +45,10 @@ async function listOrphans(dir: string): Promise<string[]> {
   }
 }
 
-/** Holds the file's advisory lock while `fn` runs; false if another worker holds it. */
-async function withFileLock(
-  db: Db,
-  name: string,
-  fn: (s: Parameters<Parameters<Db['session']>[0]>[0]) => Promise<void>,
-) {
-  return db.session(async (s) => {
-    const [lock] = await s.query<{ locked: boolean }>(
-      "SELECT pg_try_advisory_lock(hashtext('counter-journal:' || $1)) AS locked",
-      [name],
-    );
-    if (lock?.locked !== true) return false;
-    try {
-      await fn(s);
-      return true;
-    } finally {
-      await s.query("SELECT pg_advisory_unlock(hashtext('counter-journal:' || $1))", [name]);
-    }
-  });
-}
-
 async function replayFile(options: ReplayOptions, name: string, report: ReplayReport): Promise<void> {
   const { log, dir } = options;
   const file = path.join(dir, name);
-  await withFileLock(options.db, name, async (s) => {
+  await withAdvisoryLock(options.db, `counter-journal:${name}`, async (s) => {
     const { entries, torn } = await readPendingEntries(file);
     if (torn > 0)
       log.warn({ file, torn }, 'journal file had unreadable lines (writes cut short); they were never acknowledged');

@@ -32,11 +32,11 @@ test.serial('pruneLedger skips (returns undefined) while another worker holds th
   await commitBatch(db, id, 1);
   await db.query("UPDATE counter_batch SET created_at = now() - interval '100 hours' WHERE batch_id = $1::uuid", [id]);
   const result = await db.session(async (s) => {
-    await s.query('SELECT pg_advisory_lock(727002)');
+    await s.query("SELECT pg_advisory_lock(hashtext('counter-api:prune-ledger'))");
     try {
       return await pruneLedger(db, 4);
     } finally {
-      await s.query('SELECT pg_advisory_unlock(727002)');
+      await s.query("SELECT pg_advisory_unlock(hashtext('counter-api:prune-ledger'))");
     }
   });
   t.is(result, undefined);
