@@ -22,7 +22,11 @@ function read(pid: number): Proc | undefined {
     return {
       pid,
       ppid: Number(fields[1]),
-      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND,
+      // Own user + system time, plus that of children already reaped (a
+      // PostgreSQL backend that ended is no longer in the tree, but its CPU
+      // is in its parent's cutime/cstime), so a tree's sum never goes down.
+      cpuSeconds:
+        (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND,
       rssMiB: (Number(fields[21]) * PAGE_KIB) / 1024,
     };
   } catch {

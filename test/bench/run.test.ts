@@ -17,6 +17,12 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+function tempDir(t: { teardown: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 function bench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'run.ts'), ...args], {
@@ -99,10 +105,7 @@ test.serial('bench: a counter whose database did not grow by the 2xx count makes
     return n;
   });
   t.teardown(service.close);
-  const run = await bench(
-    ['--target', service.url, '--database-url', url, ...tiny, '--out', os.tmpdir() + '/bench-db-fail'],
-    60_000,
-  );
+  const run = await bench(['--target', service.url, '--database-url', url, ...tiny, '--out', tempDir(t)], 60_000);
   t.is(run.code, 1, run.stderr);
   t.regex(run.stderr, /CORRECTNESS FAILED .*database \+\d+ but 20 2xx answers/);
 });
@@ -118,10 +121,7 @@ test.serial('bench: a correct database-backed counter passes the same check and 
     return Number(rows.rows[0]?.value);
   });
   t.teardown(service.close);
-  const run = await bench(
-    ['--target', service.url, '--database-url', url, ...tiny, '--out', os.tmpdir() + '/bench-db-ok'],
-    60_000,
-  );
+  const run = await bench(['--target', service.url, '--database-url', url, ...tiny, '--out', tempDir(t)], 60_000);
   t.is(run.code, 0, run.stderr);
   t.regex(run.stdout, /ok: 20 2xx answers, exact values unique, database \+20/);
 });
