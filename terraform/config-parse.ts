@@ -56,6 +56,7 @@ export function parseConfig(raw: RawConfig): InfraConfig {
     prefix,
     regions: readRegions(r, file['regions']),
     servicesCidr: r.string(file, 'servicesCidr', '', '10.100.0.0/20', /./, 'a CIDR'),
+    buildCidr: r.string(file, 'buildCidr', '', '10.30.0.0/24', /./, 'a CIDR'),
     domain: r.string(file, 'domain', '', undefined, DOMAIN, 'a DNS name'),
     alertEmail: r.string(file, 'alertEmail', '', undefined, /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/, 'an email address'),
     operators: r.strings(file, 'operators', '', IAM_MEMBER, 'IAM members (group:…, user:…)', 20),
@@ -201,6 +202,7 @@ function checkRelations(c: InfraConfig, problems: string[]): void {
     problems.push('edge.excludeRegions must leave at least one region behind the load balancer');
   const ranges: [string, string][] = [
     ['servicesCidr', c.servicesCidr],
+    ['buildCidr', c.buildCidr],
     ...c.regions.map((x, i): [string, string] => [`regions[${i}].subnetCidr`, x.subnetCidr]),
   ];
   for (const [key, cidr] of ranges)

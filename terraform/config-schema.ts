@@ -81,6 +81,8 @@ export interface InfraConfig {
   /** The first region is primary: it holds Cloud SQL. */
   readonly regions: readonly RegionConfig[];
   readonly servicesCidr: string;
+  /** The image build subnet (Cloud NAT), in the primary region. */
+  readonly buildCidr: string;
   readonly domain: string;
   readonly alertEmail: string;
   /** IAM members who SSH to the fleet (OS Login through IAP); they get serviceAccountUser on the fleet account. */

@@ -6,6 +6,7 @@ import { TerraformOutput } from 'cdktf';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from '../config-schema.js';
 import { Database } from '../constructs/database.js';
+import { ImageBuild } from '../constructs/image-build.js';
 import { Network } from '../constructs/network.js';
 import { ProjectApis } from '../constructs/project-apis.js';
 import { LayerStack } from './layer-stack.js';
@@ -35,6 +36,16 @@ export class BaseStack extends LayerStack {
       labels: this.labels,
       dependsOn: [this.network.servicesConnection, ...apis.services],
     });
+    const build = new ImageBuild(this, 'image-build', {
+      names: this.names,
+      project: config.project,
+      region: primary.region,
+      networkId: this.network.network.id,
+      cidr: config.buildCidr,
+    });
+    new TerraformOutput(this, 'build_service_account', { value: build.buildVm.email });
+    new TerraformOutput(this, 'builder_service_account', { value: build.builder.email });
+    new TerraformOutput(this, 'build_subnet', { value: build.subnet.name });
     new TerraformOutput(this, 'network_name', { value: this.network.network.name });
     new TerraformOutput(this, 'sql_connection_name', { value: this.database.instance.connectionName });
     new TerraformOutput(this, 'sql_private_ip', { value: this.database.instance.privateIpAddress });

@@ -26,7 +26,7 @@ test('network: every subnet, in every region, has Private Google Access and flow
   const subnets = resources(synth(twoRegionConfig()).base, 'google_compute_subnetwork');
   t.deepEqual(
     subnets.map((s) => s['region']),
-    ['europe-west1', 'europe-west4'],
+    ['europe-west1', 'europe-west1', 'europe-west4'],
   );
   for (const subnet of subnets) {
     t.is(subnet['private_ip_google_access'], true);
@@ -48,7 +48,13 @@ test('network: private services access peering reserves the services range for C
   );
 });
 
-test('network: no Cloud NAT or router, so instances have no route to the internet but Google APIs', (t) => {
-  t.deepEqual(resources(base, 'google_compute_router_nat'), []);
-  t.deepEqual(resources(base, 'google_compute_router'), []);
+test('network: Cloud NAT serves the image build subnet only, so the fleet has no route to the internet', (t) => {
+  const nat = one(base, 'google_compute_router_nat');
+  const build = resources(base, 'google_compute_subnetwork').find((s) => String(s['name']).endsWith('-build'));
+  t.is(nat['source_subnetwork_ip_ranges_to_nat'], 'LIST_OF_SUBNETWORKS');
+  t.deepEqual(
+    list(nat['subnetwork']).map((s) => at(s, 'name')),
+    [refTo(base, 'google_compute_subnetwork', build ?? {}, 'id')],
+  );
+  t.is(resources(base, 'google_compute_router').length, 1);
 });

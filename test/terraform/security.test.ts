@@ -87,7 +87,9 @@ test('instances: run as the dedicated service account, never the default compute
 });
 
 test('IAM: the fleet account has exactly logWriter and metricWriter on the project, and nobody gets a primitive role', (t) => {
-  const members = resources(all, 'google_project_iam_member');
+  const fleetEmail = refTo(all.fleet, 'google_service_account', one(all.fleet, 'google_service_account'), 'email');
+  const members = resources(all.fleet, 'google_project_iam_member');
+  t.true(members.every((m) => m['member'] === `serviceAccount:${fleetEmail}`));
   t.deepEqual(members.map((m) => m['role']).sort(), [...FLEET_PROJECT_ROLES].sort());
   const everyRole = [
     'google_project_iam_member',
@@ -110,7 +112,7 @@ test('IAM: the fleet may read the database password secret and no other', (t) =>
   );
 });
 
-test('firewall: the only allow rules are LB health-check/proxy ranges to 8080 and IAP to 22, both on the fleet account', (t) => {
+test('firewall: the only allow rules are LB ranges to 8080 and IAP to 22 on the fleet account, and IAP to 22 on build VMs', (t) => {
   const account = refTo(all.fleet, 'google_service_account', one(all.fleet, 'google_service_account'), 'email');
   const rules = allowRules(all)
     .map((r) => ({
@@ -120,7 +122,11 @@ test('firewall: the only allow rules are LB health-check/proxy ranges to 8080 an
       targets: r['target_service_accounts'],
       tags: r['target_tags'],
     }))
-    .sort((a, b) => JSON.stringify(b.allow).localeCompare(JSON.stringify(a.allow)));
+    .sort((a, b) =>
+      (JSON.stringify(b.allow) + JSON.stringify(b.tags ?? '')).localeCompare(
+        JSON.stringify(a.allow) + JSON.stringify(a.tags ?? ''),
+      ),
+    );
   t.deepEqual(rules, [
     {
       sources: ['35.191.0.0/16', '130.211.0.0/22'],
@@ -128,6 +134,13 @@ test('firewall: the only allow rules are LB health-check/proxy ranges to 8080 an
       direction: 'INGRESS',
       targets: [account],
       tags: undefined,
+    },
+    {
+      sources: ['35.235.240.0/20'],
+      allow: [{ protocol: 'tcp', ports: ['22'] }],
+      direction: 'INGRESS',
+      targets: undefined,
+      tags: ['packer-build'],
     },
     {
       sources: ['35.235.240.0/20'],
