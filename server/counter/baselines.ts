@@ -7,19 +7,22 @@
 import type { Queryable } from '../db.js';
 import { incrementOnce } from './ledger.js';
 import { UnavailableError, type Allocation, type Counter } from './types.js';
-import { deadlineAfter, Waiter } from './waiter.js';
 
-export function naiveCounter(db: Queryable, deadlineMs: number): Counter {
+export function naiveCounter(db: Queryable): Counter {
   return {
-    // The request's deadline, as everywhere: a 503 when it passes; a value that comes later is lost.
-    next: (signal) =>
-      Waiter.promise(signal ?? deadlineAfter(deadlineMs), (waiter) => {
-        waiter.watch();
-        incrementOnce(db).then(
-          (value) => void waiter.resolve({ value, consistency: 'exact' }),
-          (error: unknown) => waiter.reject(new UnavailableError('database error', 1, { cause: error })),
-        );
-      }),
+    // No request deadline once the statement is on its way: a value committed
+    // after a 503 would be counted and never handed out. Waiting for a pool
+    // connection is bounded by DB_CONNECT_TIMEOUT_MS (an error, nothing sent),
+    // the statement by DB_QUERY_TIMEOUT_MS. Like every naive counter, it has no
+    // ledger: a connection lost during COMMIT is a 503 whose increment may
+    // have committed (the coalescing allocator's batch ledger closes that gap).
+    next: () =>
+      incrementOnce(db).then(
+        (value) => ({ value, consistency: 'exact' as const }),
+        (error: unknown) => {
+          throw new UnavailableError('database error', 1, { cause: error });
+        },
+      ),
     close: () => Promise.resolve(),
   };
 }

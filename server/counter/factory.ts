@@ -39,7 +39,7 @@ export function buildCounter(deps: CounterDeps): BuiltCounter {
     case 'constant':
       return { counter: constantCounter() };
     case 'naive':
-      return { counter: naiveCounter(db, config.requestDeadlineMs) };
+      return { counter: naiveCounter(db) };
     case 'coalescing':
       break;
   }
