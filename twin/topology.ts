@@ -99,8 +99,8 @@ export function exec(command: string, args: readonly string[], options: ExecOpti
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => err.push(c));
     const timer = setTimeout(() => {
       if (child.pid !== undefined) {
         try {
