@@ -87,6 +87,7 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
   readonly input?: string;
   readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
 }
 
 /** Runs a command to completion (killed with its process group at the deadline); never throws on exit code. */
@@ -96,6 +97,7 @@ export function exec(command: string, args: readonly string[], options: ExecOpti
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
       env: options.env ?? process.env,
+      cwd: options.cwd,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
