@@ -31,6 +31,43 @@ echo "google_metadata_script_runner: $kind script finished with exit status $cod
 exit 0
 `;
 
+const AGENT = `#!/bin/bash
+# Twin stand-in for google-guest-agent's first-boot work: fresh SSH host keys
+# (the sealed image has none), and the account named in the ssh-keys
+# attribute ("user:key"), in the sudo group as the agent's google-sudoers.
+set -uo pipefail
+ssh-keygen -A
+md=http://metadata.google.internal/computeMetadata/v1/instance/attributes
+keys=$(curl -fsS --retry 5 --retry-connrefused --retry-delay 1 -H 'Metadata-Flavor: Google' "$md/ssh-keys") || exit 0
+while IFS= read -r line; do
+  user=\${line%%:*}
+  key=\${line#*:}
+  [[ $user =~ ^[a-z][a-z0-9_-]{0,31}$ && -n $key ]] || continue
+  id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+  install -d -m 0700 -o "$user" -g "$user" "/home/$user/.ssh"
+  printf '%s\n' "$key" >"/home/$user/.ssh/authorized_keys"
+  chown "$user:$user" "/home/$user/.ssh/authorized_keys"
+  chmod 0600 "/home/$user/.ssh/authorized_keys"
+  printf '%s ALL=(ALL:ALL) NOPASSWD:ALL\n' "$user" >/etc/sudoers.d/google_sudoers
+  chmod 0440 /etc/sudoers.d/google_sudoers
+done <<<"$keys"
+`;
+
+const AGENT_UNIT = `[Unit]
+Description=Google Guest Agent (twin stand-in: host keys, ssh-keys accounts)
+Wants=network-online.target
+After=network-online.target
+Before=ssh.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=true
+ExecStart=/usr/bin/google_guest_agent_twin
+
+[Install]
+WantedBy=multi-user.target
+`;
+
 const STARTUP_UNIT = `[Unit]
 Description=Google Compute Engine Startup Scripts (twin stand-in)
 Wants=network-online.target
@@ -99,6 +136,9 @@ export async function ensureGuestLayer(version: string, imageRoot: string, caPem
   const layer = path.join(GUEST_DIR, version);
   await fs.rm(layer, { recursive: true, force: true });
   await write(path.join(layer, 'usr/bin/google_metadata_script_runner'), RUNNER, 0o755);
+  await write(path.join(layer, 'usr/bin/google_guest_agent_twin'), AGENT, 0o755);
+  await write(path.join(layer, 'etc/systemd/system/google-guest-agent.service'), AGENT_UNIT);
+  await enable(layer, 'google-guest-agent.service', 'multi-user.target');
   await write(path.join(layer, 'etc/systemd/system/google-startup-scripts.service'), STARTUP_UNIT);
   await write(path.join(layer, 'etc/systemd/system/google-shutdown-scripts.service'), SHUTDOWN_UNIT);
   await write(path.join(layer, 'etc/systemd/system/twin-network.service'), NETWORK_UNIT);

@@ -18,6 +18,8 @@ export const LB_HTTP_PORT = 80;
 /** GCP's link-local metadata address, added to ctbr0 so instances reach it on-link. */
 export const METADATA_IP = '169.254.169.254';
 export const METADATA_HOSTNAME = 'metadata.google.internal';
+/** Private Google Access stand-in: the twin's Secret Manager answers here (secretmanager.googleapis.com). */
+export const GOOGLE_APIS_IP = '10.89.0.2';
 
 /** The three zones of the region (terraform/envs/prod.json: europe-west1-b/c/d). */
 export const ZONES = ['a', 'b', 'c'] as const;
@@ -178,6 +180,7 @@ export async function createNetwork(): Promise<void> {
     await nsExecOk(TWIN_NETNS, 'ip', ['link', 'add', TWIN_BRIDGE, 'type', 'bridge']);
     await nsExecOk(TWIN_NETNS, 'ip', ['addr', 'add', `${GATEWAY_IP}/${TWIN_PREFIX_LEN}`, 'dev', TWIN_BRIDGE]);
     await nsExecOk(TWIN_NETNS, 'ip', ['addr', 'add', `${METADATA_IP}/32`, 'dev', TWIN_BRIDGE]);
+    await nsExecOk(TWIN_NETNS, 'ip', ['addr', 'add', `${GOOGLE_APIS_IP}/32`, 'dev', TWIN_BRIDGE]);
   }
   await nsExecOk(TWIN_NETNS, 'ip', ['link', 'set', TWIN_BRIDGE, 'up']);
 }
