@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ansibleDir, readYaml } from '../helpers/image-exec.js';
 
-const roles = ['app', 'hardening', 'ops_agent', 'runtime', 'service'];
+const roles = ['app', 'hardening', 'manifest', 'ops_agent', 'runtime', 'service'];
 
 interface ImportTask {
   readonly name?: string;

@@ -4,8 +4,9 @@
 // Full output goes to .cache/image/logs/<label>.log.
 
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { ansibleDir, cacheDir, run, scriptsDir, type RunResult } from './image-exec.js';
+import { ansibleDir, cacheDir, describe, run, scriptsDir, type RunResult } from './image-exec.js';
 
 export interface PlaybookOptions {
   readonly root: string;
@@ -95,4 +96,34 @@ export async function readReports(dir: string): Promise<{ host: HostReport; flee
   const host = JSON.parse(await fs.readFile(path.join(dir, 'rootfs.json'), 'utf8')) as HostReport;
   const fleet = JSON.parse(await fs.readFile(path.join(dir, 'fleet-summary.json'), 'utf8')) as FleetSummary;
   return { host, fleet };
+}
+
+/**
+ * Renders one role template on the controller with the role's defaults plus
+ * `vars` (ansible's template module, as the bake does); returns the file.
+ */
+export async function renderTemplate(role: string, template: string, vars: Record<string, unknown>): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'counter-api-template-'));
+  const dest = path.join(dir, path.basename(template, '.j2'));
+  const args = [
+    'localhost',
+    '-i',
+    'localhost,',
+    '-c',
+    'local',
+    '-m',
+    'ansible.builtin.template',
+    '-a',
+    `src=${path.join(ansibleDir, 'roles', role, 'templates', template)} dest=${dest} mode=0755`,
+    '-e',
+    `@${path.join(ansibleDir, 'roles', role, 'defaults', 'main.yml')}`,
+    '-e',
+    JSON.stringify(vars),
+  ];
+  const result = await run('ansible', args, {
+    env: { ...process.env, ANSIBLE_CONFIG: path.join(ansibleDir, 'ansible.cfg') },
+    timeoutMs: 60_000,
+  });
+  if (result.code !== 0) throw new Error(describe(result));
+  return dest;
 }
