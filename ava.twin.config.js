@@ -3,7 +3,7 @@
 // drills at a CI-sized rate and takes it down. Needs root and the Debian
 // packages of .ci/run; run by `npm run test:twin` and by CI, not by `npm test`.
 export default {
-  files: ['test/twin/fleet/**/*.test.ts'],
+  files: ['test/twin/fleet/**/*.test.ts', 'test/twin/db*.test.ts'],
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
   workerThreads: false,

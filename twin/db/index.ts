@@ -11,8 +11,11 @@ export {
   psql,
   databaseConnection,
   measureCommitLatency,
+  measureLatency,
+  measureRoundTrip,
   type Connection,
   type CommitLatency,
+  type Latency,
 } from './sql.js';
 export { loadState, type DatabaseState } from './state.js';
 export { SQL_ADDRESS, SQL_PORT, APP_DATABASE, APP_ROLE, DEFAULT_RTT_MS, DEFAULT_COMMIT_DELAY_MS } from './settings.js';

@@ -7,6 +7,8 @@ import { nsExec, nsExecOk } from '../topology.js';
 import { DB_HOSTS, FLEET_RANGE } from './settings.js';
 
 const TABLE = 'ctwin_partition';
+// Absolute: npm puts node_modules/.bin first on PATH, and @vercel/nft installs a `nft` there.
+const NFT = '/usr/sbin/nft';
 
 export async function partition(on: boolean): Promise<void> {
   if (!on) return healPartition();
@@ -20,14 +22,14 @@ export async function partition(on: boolean): Promise<void> {
     '}',
     '',
   ].join('\n');
-  await nsExecOk(DB_HOSTS.sql.name, 'nft', ['-f', '-'], { input: rules, timeoutMs: 5000 });
+  await nsExecOk(DB_HOSTS.sql.name, NFT, ['-f', '-'], { input: rules, timeoutMs: 5000 });
 }
 
 export async function healPartition(): Promise<void> {
-  await nsExec(DB_HOSTS.sql.name, 'nft', ['delete', 'table', 'inet', TABLE], { timeoutMs: 5000 });
+  await nsExec(DB_HOSTS.sql.name, NFT, ['delete', 'table', 'inet', TABLE], { timeoutMs: 5000 });
 }
 
 export async function isPartitioned(): Promise<boolean> {
-  const result = await nsExec(DB_HOSTS.sql.name, 'nft', ['list', 'table', 'inet', TABLE], { timeoutMs: 5000 });
+  const result = await nsExec(DB_HOSTS.sql.name, NFT, ['list', 'table', 'inet', TABLE], { timeoutMs: 5000 });
   return result.code === 0;
 }

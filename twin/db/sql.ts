@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { TWIN_NETNS, nsExec } from '../topology.js';
-import { APP_DATABASE, APP_ROLE, PG_BIN, SQL_ADDRESS, SQL_PORT, caCertFile } from './settings.js';
+import { APP_DATABASE, APP_ROLE, PG_BIN, PG_PORT, SQL_ADDRESS, SQL_PORT, caCertFile } from './settings.js';
 import { requireState, type DatabaseState } from './state.js';
 
 function superuserUrl(
@@ -73,7 +73,7 @@ export function databaseConnection(caPathOnInstance?: string): Connection {
   return { url, env, caCertFile: state.tls ? caCertFile() : undefined };
 }
 
-export interface CommitLatency {
+export interface Latency {
   readonly transactions: number;
   readonly minMs: number;
   readonly p50Ms: number;
@@ -81,40 +81,39 @@ export interface CommitLatency {
   readonly maxMs: number;
 }
 
+/** Back-compatible name: commit latencies are Latency figures. */
+export type CommitLatency = Latency;
+
 /**
- * Times single-row UPDATE commits on the primary's own host (no network
- * delay on the way), one client, with pgbench's per-transaction log.
+ * Times `transactions` runs of one SQL statement, one client, from inside
+ * `netns` (pgbench with its per-transaction log, so every run is seen, not
+ * just the average).
  */
-export async function measureCommitLatency(primaryNetns: string, transactions = 200): Promise<CommitLatency> {
+export async function measureLatency(
+  netns: string,
+  sql: string,
+  options: { host?: string; port?: number; transactions?: number } = {},
+): Promise<Latency> {
   const state = requireState();
-  await psql([
-    'CREATE TABLE IF NOT EXISTS commit_probe (id int PRIMARY KEY, v bigint NOT NULL)',
-    'INSERT INTO commit_probe VALUES (1, 0) ON CONFLICT DO NOTHING',
-  ]);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ctwin-pgbench-'));
   try {
-    const script = path.join(dir, 'commit.sql');
-    writeFileSync(script, 'UPDATE commit_probe SET v = v + 1 WHERE id = 1;\n');
+    const script = path.join(dir, 'script.sql');
+    writeFileSync(script, `${sql}\n`);
     const result = await nsExec(
-      primaryNetns,
+      netns,
       `${PG_BIN}/pgbench`,
       [
-        '-n',
-        '-c',
-        '1',
-        '-t',
-        String(transactions),
-        '-f',
-        script,
-        '-l',
-        `--log-prefix=${dir}/tx`,
-        '-h',
-        '127.0.0.1',
-        '-U',
-        'postgres',
-        'postgres',
+        ...['-n', '-c', '1', '-t', String(options.transactions ?? 200), '-f', script, '-l', `--log-prefix=${dir}/tx`],
+        ...['-h', options.host ?? '127.0.0.1', '-p', String(options.port ?? SQL_PORT), '-U', 'postgres', 'postgres'],
       ],
-      { timeoutMs: 120_000, env: { PATH: process.env.PATH, PGPASSWORD: state.credentials.superuser } },
+      {
+        timeoutMs: 120_000,
+        env: {
+          PATH: process.env.PATH,
+          PGPASSWORD: state.credentials.superuser,
+          ...(state.tls ? { PGSSLMODE: 'verify-ca', PGSSLROOTCERT: caCertFile() } : {}),
+        },
+      },
     );
     if (result.code !== 0) throw new Error(`pgbench failed: ${result.stderr.trim()}`);
     const log = readdirSync(dir).find((f) => f.startsWith('tx'));
@@ -136,4 +135,22 @@ export async function measureCommitLatency(primaryNetns: string, transactions = 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Single-row UPDATE commits timed on the primary's own host: no network delay on the way. */
+export async function measureCommitLatency(primaryNetns: string, transactions = 200): Promise<Latency> {
+  await psql([
+    'CREATE TABLE IF NOT EXISTS commit_probe (id int PRIMARY KEY, v bigint NOT NULL)',
+    'INSERT INTO commit_probe VALUES (1, 0) ON CONFLICT DO NOTHING',
+  ]);
+  return measureLatency(primaryNetns, 'UPDATE commit_probe SET v = v + 1 WHERE id = 1;', {
+    host: '127.0.0.1',
+    port: PG_PORT,
+    transactions,
+  });
+}
+
+/** `SELECT 1` round trips through the stable address, sent from ctwin over an open connection. */
+export async function measureRoundTrip(transactions = 200): Promise<Latency> {
+  return measureLatency(TWIN_NETNS, 'SELECT 1;', { host: SQL_ADDRESS, port: SQL_PORT, transactions });
 }

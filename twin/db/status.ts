@@ -29,7 +29,7 @@ export async function databaseStatus(): Promise<DatabaseStatus> {
   for (const host of NODES) {
     const result = await nsExec(
       host.name,
-      'curl',
+      '/usr/bin/curl',
       ['-s', '--max-time', '1', `http://${host.ip}:${PATRONI_REST_PORT}/cluster`],
       { timeoutMs: 3000 },
     ).catch(() => undefined);

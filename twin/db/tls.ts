@@ -18,20 +18,29 @@ export async function generateTls(postgres: { uid: number; gid: number }): Promi
     csr: path.join(dir, 'server.csr'),
     crt: path.join(dir, 'server.crt'),
   };
-  await execOk('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', ca.key]);
-  await execOk('openssl', [
+  await execOk('/usr/bin/openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', ca.key]);
+  await execOk('/usr/bin/openssl', [
     ...['req', '-x509', '-new', '-key', ca.key, '-sha256', '-days', '30', '-out', ca.crt],
     ...['-subj', '/CN=ctwin Cloud SQL Server CA', '-addext', 'basicConstraints=critical,CA:TRUE'],
   ]);
-  await execOk('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', server.key]);
-  await execOk('openssl', ['req', '-new', '-key', server.key, '-out', server.csr, '-subj', '/CN=ctwin:ctwin-sql']);
+  await execOk('/usr/bin/openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', server.key]);
+  await execOk('/usr/bin/openssl', [
+    'req',
+    '-new',
+    '-key',
+    server.key,
+    '-out',
+    server.csr,
+    '-subj',
+    '/CN=ctwin:ctwin-sql',
+  ]);
   const ext = path.join(dir, 'server.ext');
   writeFileSync(
     ext,
     `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n` +
       `subjectAltName=IP:${SQL_ADDRESS},IP:${DB_HOSTS.db1.ip},IP:${DB_HOSTS.db2.ip}\n`,
   );
-  await execOk('openssl', [
+  await execOk('/usr/bin/openssl', [
     ...['x509', '-req', '-in', server.csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial'],
     ...['-days', '30', '-sha256', '-extfile', ext, '-out', server.crt],
   ]);

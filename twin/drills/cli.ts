@@ -3,7 +3,9 @@
 // when a goal fails. The twin must be up (`npm run twin:up`).
 // Options: --rate R --duration S --fault-at S (override the drill's defaults),
 // --generator "argv..." (any command writing the Sample NDJSON),
-// --no-counter (skip the database counter check).
+// --no-counter (skip the database counter check), --bare (database drills
+// without the fleet: one service process on its own host, no load balancer),
+// --url URL (any target inside ctwin).
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +21,8 @@ const { values: args, positionals } = parseArgs({
     'fault-at': { type: 'string' },
     generator: { type: 'string' },
     'no-counter': { type: 'boolean', default: false },
+    bare: { type: 'boolean', default: false },
+    url: { type: 'string' },
   },
 });
 
@@ -42,14 +46,16 @@ const number = (value: string | undefined, flag: string): number | undefined => 
   return parsed;
 };
 
+const bare = args.bare ? await (await import('./bare-service.js')).startBareService() : undefined;
 const options: RunOptions = {
+  url: bare?.url ?? args.url,
   rate: number(args.rate, '--rate'),
   durationS: number(args.duration, '--duration'),
   faultAtS: number(args['fault-at'], '--fault-at'),
   generator: args.generator?.split(/\s+/).filter(Boolean),
   readCounter: args['no-counter'] ? undefined : (await import('../db/index.js')).readCounter,
 };
-const report = await runDrill(module.drill, options);
+const report = await runDrill(module.drill, options).finally(() => bare?.stop());
 for (const goal of report.goals) console.log(`${goal.pass ? 'pass' : 'FAIL'}  ${goal.description}: ${goal.actual}`);
 console.log(`report: ${path.relative(process.cwd(), report.files.markdown)}`);
 process.exitCode = report.pass ? 0 : 1;

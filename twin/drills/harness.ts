@@ -6,7 +6,7 @@
 // the report gives each one's verdict.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { GATEWAY_IP, TWIN_NETNS, nsArgv } from '../topology.js';
 import { measure, type DrillMeasures } from './analysis.js';
@@ -38,8 +38,13 @@ export interface DrillSpec {
   readonly faultAtS: number;
   /** Runs before the load starts (e.g. check the twin is up). */
   setup?(ctx: DrillContext): Promise<void>;
-  /** The fault; resolves when it is over (healed, or a kill delivered). */
+  /** The fault; resolves when it is over (healed, or a kill delivered and taken over). */
   fault(ctx: DrillContext): Promise<void>;
+  /**
+   * Runs after the fault, alongside the rest of the load (e.g. wait for a
+   * killed node to rejoin); awaited before the counter check.
+   */
+  settle?(ctx: DrillContext): Promise<void>;
   /** Always runs, also after a failure: undo anything the fault left. */
   cleanup?(ctx: DrillContext): Promise<void>;
 }
@@ -137,11 +142,14 @@ export async function runDrill(spec: DrillSpec, options: RunOptions = {}): Promi
       ...['--samples', samplesFile],
     ]);
     log(`load ${rate}/s for ${durationS} s against ${url}; fault at ${faultAtS} s`);
+    // The generator's own summary goes to a file beside the samples.
+    const generatorLog = openSync(samplesFile.replace(/\.samples\.ndjson$/, '.generator.log'), 'a');
     child = spawn(argv[0] ?? 'nsenter', argv.slice(1), {
       cwd: ROOT,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', generatorLog, 'inherit'],
       detached: true,
     });
+    closeSync(generatorLog);
     const exited = new Promise<number | null>((resolve) => child?.on('close', resolve));
     loadStartedAt = (await firstIntendedAt(samplesFile, 20_000)) ?? Date.now();
     await sleep(Math.max(0, loadStartedAt + faultAtS * 1000 - Date.now()));
@@ -150,9 +158,13 @@ export async function runDrill(spec: DrillSpec, options: RunOptions = {}): Promi
     await spec.fault(ctx);
     faultEndedAt = Date.now();
     log(`fault over after ${faultEndedAt - faultStartedAt} ms`);
+    const settled = spec.settle?.(ctx).catch((err: unknown) => {
+      facts.settleError = (err as Error).message;
+    });
     const code = await Promise.race([exited, sleep((durationS + 60) * 1000).then(() => 'timeout' as const)]);
     if (code !== 0) throw new Error(`load generator ended with ${code}`);
     child = undefined;
+    await settled;
     const loadEndedAt = Date.now();
 
     const samples = readSamples(samplesFile);
