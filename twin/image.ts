@@ -96,7 +96,24 @@ async function chrootScript(action: 'mount' | 'umount' | 'remove', root: string)
   await execOk('bash', [path.join(scriptsDir, 'image-chroot.sh'), action, root], { timeoutMs: 120_000 });
 }
 
-/** rootfs -> bake.yml -> seal.yml into <version>.partial, then renamed to <version>. */
+/**
+ * Packages Google's debian-13 image has and the debootstrap tree lacks, which
+ * the instance relies on: curl (the startup and shutdown scripts) and sudo
+ * (the guest agent's google-sudoers). Packer starts from Google's image, so
+ * they are there on GCP; the local bake adds them before bake.yml.
+ */
+export const GCE_BASE_PACKAGES = ['curl', 'sudo'] as const;
+
+async function installBasePackages(root: string): Promise<void> {
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' };
+  await execOk('chroot', [root, 'apt-get', '-q', 'update'], { timeoutMs: 5 * 60_000, env });
+  await execOk('chroot', [root, 'apt-get', '-q', '-y', '--no-install-recommends', 'install', ...GCE_BASE_PACKAGES], {
+    timeoutMs: 5 * 60_000,
+    env,
+  });
+}
+
+/** rootfs -> base packages -> bake.yml -> seal.yml into <version>.partial, then renamed to <version>. */
 async function bakeTree(options: BakeOptions): Promise<void> {
   const log = options.log ?? (() => undefined);
   const final = path.join(IMAGES_DIR, options.version);
@@ -115,6 +132,8 @@ async function bakeTree(options: BakeOptions): Promise<void> {
   });
   await chrootScript('mount', root);
   try {
+    log(`image ${options.version}: GCE base image packages (${GCE_BASE_PACKAGES.join(', ')})`);
+    await installBasePackages(root);
     const vars: Record<string, unknown> = {
       bake_app_bundle: bundle,
       bake_image_name: options.version,

@@ -19,6 +19,7 @@ import { TWIN_STATE_DIR } from './image.js';
 import {
   execOk,
   exec,
+  nsExec,
   GOOGLE_APIS_IP,
   METADATA_HOSTNAME,
   METADATA_IP,
@@ -41,6 +42,8 @@ export interface InstanceRecord {
   readonly createdAt: string;
   nspawnPid?: number;
   leaderPid?: number;
+  /** dev:ino of the overlay root, to recognise the container's init. */
+  rootId?: string;
 }
 
 export function instanceDir(name: string): string {
@@ -163,11 +166,17 @@ export async function createInstance(o: CreateOptions): Promise<InstanceRecord> 
   record.nspawnPid = nspawn.pid;
   // nsenter execs nspawn (same pid); its child whose root is `merged` is the container's init.
   const rootId = await fileId(merged);
+  record.rootId = rootId;
   const deadline = Date.now() + 30_000;
   while (record.leaderPid === undefined && Date.now() < deadline) {
     const children = await fs.readFile(`/proc/${nspawn.pid}/task/${nspawn.pid}/children`, 'utf8').catch(() => '');
     for (const pid of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
-      if ((await fileId(`/proc/${pid}/root/`).catch(() => '')) === rootId) record.leaderPid = pid;
+      if ((await fileId(`/proc/${pid}/root/`).catch(() => '')) !== rootId) continue;
+      // The container's init is pid 1 of its own PID namespace (nspawn's
+      // intermediate child shares the root for a moment but is not).
+      const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+      const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
+      if (nspid.length > 1 && nspid[nspid.length - 1] === '1') record.leaderPid = pid;
     }
     if (record.leaderPid === undefined) {
       if (!alive(nspawn.pid)) break;
@@ -215,9 +224,9 @@ export async function livePids(record: InstanceRecord): Promise<{ nspawn?: numbe
       out.nspawn = record.nspawnPid;
     }
   }
-  if (alive(record.leaderPid)) {
-    const root = await fs.readlink(`/proc/${record.leaderPid}/root`).catch(() => '');
-    if (root === path.join(instanceDir(record.name), 'merged')) out.leader = record.leaderPid;
+  if (alive(record.leaderPid) && record.rootId !== undefined) {
+    const root = await fileId(`/proc/${record.leaderPid}/root/`).catch(() => '');
+    if (root === record.rootId) out.leader = record.leaderPid;
   }
   return out;
 }
@@ -272,4 +281,13 @@ export async function destroyInstance(name: string): Promise<void> {
   }
   if (await isMounted(merged)) await execOk('umount', ['-l', merged]);
   await fs.rm(dir, { recursive: true, force: true });
+  // What a killed nspawn leaves: its bridge-side veth (until the kernel reaps the
+  // container's namespace) and its propagation directory.
+  await nsExec(TWIN_NETNS, 'ip', ['link', 'delete', bridgeVeth(name)]).catch(() => undefined);
+  await fs.rm(`/run/systemd/nspawn/propagate/${name}`, { recursive: true, force: true });
+}
+
+/** nspawn's name for the bridge side of a container's veth (vb- + machine name, at most 15 characters). */
+export function bridgeVeth(name: string): string {
+  return `vb-${name}`.slice(0, 15);
 }

@@ -91,7 +91,7 @@ export function haproxyConfig(o: LbConfigOptions): string {
 global
   pidfile ${o.pidFile ?? PID_FILE}
   stats socket ${o.socket ?? LB_SOCKET} mode 600 level admin
-  maxconn 20000
+  maxconn 8000
   ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
   ssl-default-bind-ciphers ${ciphers}
   ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256

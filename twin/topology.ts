@@ -7,7 +7,10 @@
 
 import { spawn } from 'node:child_process';
 
-export const TWIN_NETNS = 'ctwin';
+/** TWIN_NETNS=ctwin-<x> runs a second, separate twin network (development beside a running twin). */
+export const TWIN_NETNS = process.env.TWIN_NETNS ?? 'ctwin';
+if (!/^ctwin(-[a-z0-9]+)?$/.test(TWIN_NETNS))
+  throw new Error(`TWIN_NETNS must be ctwin or ctwin-<name>, got ${TWIN_NETNS}`);
 export const TWIN_BRIDGE = 'ctbr0';
 export const TWIN_SUBNET = '10.89.0.0/24';
 export const TWIN_PREFIX_LEN = 24;
