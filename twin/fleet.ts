@@ -67,8 +67,28 @@ async function readMetadataState(): Promise<MetadataState> {
 }
 
 async function writeMetadataState(state: MetadataState): Promise<void> {
-  await fs.writeFile(`${METADATA_STATE}.tmp`, JSON.stringify(state), { mode: 0o600 });
-  await fs.rename(`${METADATA_STATE}.tmp`, METADATA_STATE);
+  const tmp = `${METADATA_STATE}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
+  await fs.rename(tmp, METADATA_STATE);
+}
+
+/** Serialises read-modify-write of shared files within this process. */
+let queue: Promise<unknown> = Promise.resolve();
+function serial<T>(fn: () => Promise<T>): Promise<T> {
+  const next = queue.then(fn, fn);
+  queue = next.catch(() => undefined);
+  return next;
+}
+
+const guestLayers = new Map<string, Promise<string>>();
+function guestLayer(version: string, root: string): Promise<string> {
+  let layer = guestLayers.get(version);
+  if (layer === undefined) {
+    layer = (async () => ensureGuestLayer(version, root, await fs.readFile((await ensureCa(PKI_DIR)).cert, 'utf8')))();
+    guestLayers.set(version, layer);
+    layer.catch(() => guestLayers.delete(version));
+  }
+  return layer;
 }
 
 export interface DatabaseAccess {
@@ -140,7 +160,17 @@ export async function stopMetadataServer(): Promise<void> {
 }
 
 /** Registers an instance's metadata (before it boots: its startup script reads it). */
-export async function registerInstance(
+export function registerInstance(
+  name: string,
+  zone: Zone,
+  ip: string,
+  version: string,
+  extraEnv: Readonly<Record<string, string>>,
+): Promise<void> {
+  return serial(() => registerNow(name, zone, ip, version, extraEnv));
+}
+
+async function registerNow(
   name: string,
   zone: Zone,
   ip: string,
@@ -167,7 +197,11 @@ export async function registerInstance(
   await writeMetadataState(state);
 }
 
-export async function unregisterInstance(ip: string): Promise<void> {
+export function unregisterInstance(ip: string): Promise<void> {
+  return serial(() => unregisterNow(ip));
+}
+
+async function unregisterNow(ip: string): Promise<void> {
   const state = await readMetadataState().catch(() => undefined);
   if (state === undefined) return;
   delete state.instances[ip];
@@ -198,12 +232,11 @@ export async function probeFromTwin(ip: string, check: HttpCheck): Promise<boole
 export function twinMigDeps(settings: FleetSettings, log: (e: MigEvent) => void): MigDeps {
   return {
     create: async (name, zone, ip, version) => {
-      const ca = await ensureCa(PKI_DIR);
       const root = imageRoot(version);
-      const guest = await ensureGuestLayer(version, root, await fs.readFile(ca.cert, 'utf8'));
+      const guest = await guestLayer(version, root);
       await registerInstance(name, zone, ip, version, settings.extraEnv);
       await createInstance({ name, zone, ip, version, imageRoot: root, guestLayer: guest });
-      await writeInventory();
+      await serial(writeInventory);
     },
     lbAdd: (name, ip) => addBackend(name, ip),
     lbDrain: async (name) => void (await drainBackend(name)),
@@ -212,7 +245,7 @@ export function twinMigDeps(settings: FleetSettings, log: (e: MigEvent) => void)
       await stopInstance(name);
       await destroyInstance(name);
       if (record !== undefined) await unregisterInstance(record.ip);
-      await writeInventory();
+      await serial(writeInventory);
     },
     probe: probeFromTwin,
     running: async (name) => {

@@ -142,7 +142,10 @@ export async function fleetDown(log: (line: string) => void): Promise<string[]> 
   for (const mount of await mountsUnder(INSTANCES_DIR)) await execOk('umount', ['-l', mount]).catch(() => undefined);
   await stopLb();
   await stopMetadataServer();
-  await (await database()).stopDatabase().catch((err: unknown) => log(`database: ${(err as Error).message}`));
+  // A development twin (TWIN_NETNS=ctwin-<x>) runs no database: never touch the real one's hosts.
+  if (TWIN_NETNS === 'ctwin') {
+    await (await database()).stopDatabase().catch((err: unknown) => log(`database: ${(err as Error).message}`));
+  }
   // Anything else still in the namespace was started by the twin: it goes too.
   for (const pid of await processesInTwinNet()) {
     try {
