@@ -229,9 +229,15 @@ export async function probeFromTwin(ip: string, check: HttpCheck): Promise<boole
 }
 
 /** The MIG's dependencies on the real twin. */
-export function twinMigDeps(settings: FleetSettings, log: (e: MigEvent) => void): MigDeps {
+export function twinMigDeps(
+  settings: FleetSettings,
+  log: (e: MigEvent) => void,
+  unavailableZones: ReadonlySet<Zone> = new Set(),
+): MigDeps {
   return {
     create: async (name, zone, ip, version) => {
+      // A zone outage: GCE refuses new VMs there until it is back.
+      if (unavailableZones.has(zone)) throw new Error(`zone ${zone} is unavailable`);
       const root = imageRoot(version);
       const guest = await guestLayer(version, root);
       await registerInstance(name, zone, ip, version, settings.extraEnv);
@@ -264,6 +270,7 @@ export function twinMigDeps(settings: FleetSettings, log: (e: MigEvent) => void)
 /** A MIG over the instances that exist now (adopted), with the fleet's settings. */
 export async function loadMig(
   log: (e: MigEvent) => void = () => undefined,
+  unavailableZones: ReadonlySet<Zone> = new Set(),
 ): Promise<{ mig: Mig; settings: FleetSettings }> {
   const settings = await readFleet();
   if (settings === undefined) throw new Error('the twin fleet is not up (no fleet.json): run npm run twin:up');
@@ -274,7 +281,7 @@ export async function loadMig(
       version: settings.version,
       initialDelaySec: settings.initialDelaySec,
     },
-    twinMigDeps(settings, log),
+    twinMigDeps(settings, log, unavailableZones),
   );
   for (const record of await listRecords()) {
     mig.adopt(record.name, record.zone, record.ip, record.version, Date.parse(record.createdAt));
