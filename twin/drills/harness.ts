@@ -104,6 +104,29 @@ async function firstIntendedAt(file: string, timeoutMs: number): Promise<number 
   return undefined;
 }
 
+/**
+ * The counter once it has stopped moving: requests still queued from an
+ * earlier run (answered after their client gave up) would otherwise count
+ * as this run's extra increments. Bounded; the report says if it never settled.
+ */
+async function quietCounter(read: () => Promise<number>, facts: Record<string, number | string | boolean>) {
+  const started = Date.now();
+  let last = await read();
+  for (;;) {
+    await sleep(2000);
+    const now = await read();
+    if (now === last) {
+      facts.counterQuietAfterMs = Date.now() - started - 2000;
+      return now;
+    }
+    if (Date.now() - started > 180_000) {
+      facts.counterNotQuiet = `still moving after 180 s (${last} -> ${now})`;
+      return now;
+    }
+    last = now;
+  }
+}
+
 export async function runDrill(spec: DrillSpec, options: RunOptions = {}): Promise<DrillReport> {
   const rate = options.rate ?? spec.rate;
   const durationS = options.durationS ?? spec.durationS;
@@ -135,7 +158,7 @@ export async function runDrill(spec: DrillSpec, options: RunOptions = {}): Promi
   let faultEndedAt = 0;
   try {
     await spec.setup?.(ctx);
-    const counterBefore = options.readCounter ? await options.readCounter() : undefined;
+    const counterBefore = options.readCounter ? await quietCounter(options.readCounter, facts) : undefined;
     const argv = nsArgv(TWIN_NETNS, generator[0] ?? 'node', [
       ...generator.slice(1),
       ...['--url', url, '--rate', String(rate), '--duration', String(durationS), '--insecure'],

@@ -6,7 +6,7 @@
 // twin-1/twin-2 the fleet is not on (baked first if not cached).
 
 import path from 'node:path';
-import { ensureImage } from '../image.js';
+import { deriveImage, ensureImage } from '../image.js';
 import { readFleet } from '../fleet.js';
 import { runAudit } from '../inventory.js';
 import { factGoal, maxFailures, p99DuringAtMost } from './goals.js';
@@ -34,7 +34,11 @@ export const drill: DrillSpec = {
     const fleet = await readFleet();
     if (fleet === undefined) throw new Error('the twin is not up (npm run twin:up)');
     target = process.env.TWIN_ROLL_TO ?? (fleet.version === 'twin-2' ? 'twin-1' : 'twin-2');
-    const image = await ensureImage({ version: target, log: (l) => ctx.log(l) });
+    // TWIN_ROLL_DERIVE=1 (CI): the new image is a re-stamped copy of the current one, not a second bake.
+    const image =
+      process.env.TWIN_ROLL_DERIVE === '1'
+        ? await deriveImage(fleet.version, target)
+        : await ensureImage({ version: target, log: (l) => ctx.log(l) });
     ctx.fact('oldImage', fleet.version);
     ctx.fact('newImage', target);
     ctx.fact('newImageBakeS', Math.round(image.seconds));
