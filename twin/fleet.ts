@@ -248,8 +248,11 @@ export function twinMigDeps(
     lbDrain: async (name) => void (await drainBackend(name)),
     stopAndDelete: async (name) => {
       const record = await readRecord(name);
-      await stopInstance(name);
-      await destroyInstance(name);
+      try {
+        await stopInstance(name);
+      } finally {
+        await destroyInstance(name);
+      }
       if (record !== undefined) await unregisterInstance(record.ip);
       await serial(writeInventory);
     },

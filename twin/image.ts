@@ -162,6 +162,29 @@ async function bakeTree(options: BakeOptions): Promise<void> {
   await fs.rename(partial, final);
 }
 
+/**
+ * A second image without a second bake, for the CI-sized roll: a copy of a
+ * baked tree with its own IMAGE_NAME (and a fresh seal time). It differs from
+ * the original only in its identity, which is all a roll needs to tell old
+ * from new; the full-size drill bakes for real.
+ */
+export async function deriveImage(from: string, to: string): Promise<BakedImage> {
+  const started = Date.now();
+  const source = await ensureImage({ version: from });
+  const final = path.join(IMAGES_DIR, to);
+  if (await exists(path.join(final, 'sealed'))) return { version: to, root: imageRoot(to), seconds: 0, cached: true };
+  const partial = `${final}.partial`;
+  await chrootScript('remove', partial);
+  await fs.mkdir(partial, { recursive: true });
+  await execOk('cp', ['-a', '--reflink=auto', source.root, path.join(partial, 'root')], { timeoutMs: 10 * 60_000 });
+  const manifest = path.join(partial, 'root', 'etc/counter-api-image');
+  const text = await fs.readFile(manifest, 'utf8');
+  await fs.writeFile(manifest, text.replace(/^IMAGE_NAME=.*$/m, `IMAGE_NAME=${to}`));
+  await fs.writeFile(path.join(partial, 'sealed'), `${new Date().toISOString()} derived from ${from}\n`);
+  await fs.rename(partial, final);
+  return { version: to, root: imageRoot(to), seconds: (Date.now() - started) / 1000, cached: false };
+}
+
 /** Deletes a cached image (never through a mount). */
 export async function removeImage(version: string): Promise<void> {
   checkVersion(version);

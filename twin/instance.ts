@@ -256,7 +256,8 @@ export async function stopInstance(name: string, graceMs = SHUTDOWN_GRACE_MS): P
     return 0;
   }
   const started = Date.now();
-  process.kill(leader, 'SIGRTMIN+4');
+  // systemd's poweroff request; Node has no name for real-time signals.
+  await execOk('kill', ['-s', 'RTMIN+4', String(leader)]);
   if (!(await waitGone(record, graceMs))) await crashInstance(name);
   return (Date.now() - started) / 1000;
 }
