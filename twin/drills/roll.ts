@@ -59,7 +59,9 @@ export const drill: DrillSpec = {
     ctx.log(`roll to ${target} done in ${Date.now() - started} ms: ${c.mig.describe()}`);
   },
   async settle(ctx) {
-    const audit = await runAudit(path.join(RESULTS_DIR, 'audit-roll'));
+    // The image topic is what the goal reads (TWIN_ROLL_FULL_AUDIT=1 runs every topic).
+    const tags = process.env.TWIN_ROLL_FULL_AUDIT === '1' ? undefined : ['audit_image'];
+    const audit = await runAudit(path.join(RESULTS_DIR, 'audit-roll'), { tags });
     const hosts = Object.keys(audit.hosts).length;
     ctx.fact('auditExit', audit.code ?? -1);
     ctx.fact('auditS', Math.round(audit.seconds));
