@@ -3,7 +3,11 @@
 // load balancer's view of each backend over time (to measure ejection and
 // return), and the fleet's settings kept in step with the MIG's template.
 
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { loadMig, readFleet, writeFleet } from '../fleet.js';
+import { TWIN_STATE_DIR } from '../image.js';
+import { alive } from '../instance.js';
 import { listServers } from '../lb.js';
 import type { Mig, MigEvent } from '../mig.js';
 import type { Zone } from '../topology.js';
@@ -21,9 +25,21 @@ export interface Controller {
 
 let running: Controller | undefined;
 
+const LOCK = path.join(TWIN_STATE_DIR, 'mig.lock');
+
+/** One MIG controller on the machine: two would fight over the fleet. */
+async function takeLock(): Promise<void> {
+  const holder = Number((await fs.readFile(LOCK, 'utf8').catch(() => '')).trim());
+  if (holder > 0 && holder !== process.pid && alive(holder)) {
+    throw new Error(`another MIG controller runs (pid ${holder}); one drill at a time`);
+  }
+  await fs.writeFile(LOCK, String(process.pid));
+}
+
 /** Starts the MIG (and an LB watcher) in this process; one at a time. */
 export async function startController(ctx: DrillContext): Promise<Controller> {
   if (running !== undefined) return running;
+  await takeLock();
   const events: MigEvent[] = [];
   const unavailableZones = new Set<Zone>();
   const { mig } = await loadMig((e) => {
@@ -66,6 +82,7 @@ export async function startController(ctx: DrillContext): Promise<Controller> {
       await mig.settle();
       const fleet = await readFleet();
       if (fleet !== undefined) await writeFleet({ ...fleet, version: mig.template });
+      await fs.rm(LOCK, { force: true });
       running = undefined;
     },
   };

@@ -7,7 +7,7 @@
 
 import path from 'node:path';
 import { deriveImage, ensureImage } from '../image.js';
-import { readFleet } from '../fleet.js';
+import { readFleet, writeFleet } from '../fleet.js';
 import { runAudit } from '../inventory.js';
 import { factGoal, maxFailures, p99DuringAtMost } from './goals.js';
 import { RESULTS_DIR, type DrillSpec } from './harness.js';
@@ -54,6 +54,9 @@ export const drill: DrillSpec = {
     if (c === undefined) throw new Error('no controller');
     const started = Date.now();
     c.mig.setTemplate(target);
+    // The instance template is the MIG's setting first: a controller started later rolls on, not back.
+    const fleet = await readFleet();
+    if (fleet !== undefined) await writeFleet({ ...fleet, version: target });
     await waitServing(c, 15 * 60_000);
     ctx.fact('rollMs', Date.now() - started);
     ctx.log(`roll to ${target} done in ${Date.now() - started} ms: ${c.mig.describe()}`);
