@@ -224,7 +224,11 @@ export async function listServers(): Promise<ServerState[]> {
 export async function addBackend(name: string, ip: string, port: number = READINESS_CHECK.port): Promise<void> {
   if ((await listServers()).some((s) => s.name === name)) await deleteBackend(name);
   await runtimeOk(`add server ${BACKEND}/${name} ${serverArgs(ip, port)}`);
-  // A dynamic server starts in maintenance with its check disabled.
+  // A dynamic server starts in maintenance with its check disabled, and
+  // HAProxy would count it UP once enabled; GCP sends nothing to a new
+  // backend before its readiness check passes: start it DOWN, so it needs
+  // `rise` passing checks first.
+  await runtimeOk(`set server ${BACKEND}/${name} health down`);
   await runtimeOk(`enable health ${BACKEND}/${name}`);
   await runtimeOk(`enable server ${BACKEND}/${name}`);
 }
