@@ -228,9 +228,9 @@ export async function addBackend(name: string, ip: string, port: number = READIN
   // HAProxy would count it UP once enabled; GCP sends nothing to a new
   // backend before its readiness check passes: start it DOWN, so it needs
   // `rise` passing checks first.
-  await runtimeOk(`set server ${BACKEND}/${name} health down`);
   await runtimeOk(`enable health ${BACKEND}/${name}`);
   await runtimeOk(`enable server ${BACKEND}/${name}`);
+  await runtimeOk(`set server ${BACKEND}/${name} health down`);
 }
 
 /**
