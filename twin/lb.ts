@@ -129,7 +129,7 @@ backend ${BACKEND}
   http-check send meth GET uri ${c.path}
   http-check expect status 200
   timeout check ${c.timeoutSec}s
-  retry-on conn-failure empty-response
+  retry-on conn-failure
   retries 1
   option redispatch 1
 `;
