@@ -1,0 +1,107 @@
+// The drill harness's arithmetic on hand-made samples: phases, percentiles,
+// recovery and exactness times, the counter check and goal verdicts. No
+// twin needed; runs with the unit tests.
+
+import test from 'ava';
+import { duplicateExactValues, measure, percentile } from '../../twin/drills/analysis.js';
+import { evaluateGoals, min2xxFraction, noIncrementLostOrDoubled, exactAgainWithin } from '../../twin/drills/goals.js';
+import { renderMarkdown } from '../../twin/drills/report.js';
+import type { Sample } from '../../twin/drills/sample.js';
+
+const T0 = 1_700_000_000_000;
+const ok = (at: number, counter: number, latencyMs = 5): Sample => ({
+  intendedAt: T0 + at,
+  latencyMs,
+  status: 200,
+  counter,
+  consistency: 'exact',
+});
+
+test('percentile: nearest rank over a sorted array', (t) => {
+  const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
+  t.is(percentile(sorted, 50), 50);
+  t.is(percentile(sorted, 99), 99);
+  t.is(percentile(sorted, 100), 100);
+  t.true(Number.isNaN(percentile([], 50)));
+});
+
+test('duplicateExactValues: counts repeats among exact answers only', (t) => {
+  const samples: Sample[] = [ok(0, 1), ok(1, 2), ok(2, 2), { ...ok(3, 1), consistency: 'provisional' }];
+  t.is(duplicateExactValues(samples), 1);
+});
+
+test('measure: phases split at the fault, recovery and exactness from the last bad answer', (t) => {
+  const samples: Sample[] = [
+    ok(0, 1),
+    ok(100, 2),
+    { intendedAt: T0 + 1000, latencyMs: 1500, status: 0, errorClass: 'timeout' },
+    { ...ok(1200, 7, 2000), consistency: 'provisional' },
+    ok(4000, 3),
+    ok(5000, 4),
+  ];
+  const m = measure(
+    samples,
+    6,
+    { faultStartedAt: T0 + 1000, faultEndedAt: T0 + 1100 },
+    {
+      before: 10,
+      after: 14,
+      databaseIncrease: 4,
+      settleMs: 0,
+    },
+  );
+  t.is(m.before.requests, 2);
+  t.is(m.recoverMs, 1500);
+  t.is(m.exactAgainMs, 2200);
+  t.is(m.during.requests, 2);
+  t.deepEqual(m.during.errors, { timeout: 1 });
+  t.is(m.after.requests, 2);
+  t.is(m.total.ok2xx, 5);
+  t.is(m.counter?.lost, 1);
+  t.is(m.counter?.extra, 0);
+  const goals = evaluateGoals([min2xxFraction(0.9999), noIncrementLostOrDoubled(), exactAgainWithin(2000)], m, {});
+  t.deepEqual(
+    goals.map((g) => [g.id, g.pass]),
+    [
+      ['availability', false],
+      ['counter-exact', false],
+      ['exact-again', false],
+    ],
+  );
+});
+
+test('measure: requests the generator never recorded count against availability', (t) => {
+  const m = measure([ok(0, 1), ok(10, 2)], 4, { faultStartedAt: T0 + 5, faultEndedAt: T0 + 5 }, undefined);
+  t.is(m.fraction2xx, 0.5);
+  const [counter] = evaluateGoals([noIncrementLostOrDoubled()], m, {});
+  t.false(counter?.pass);
+});
+
+test('renderMarkdown: names the verdict of every goal', (t) => {
+  const m = measure(
+    [ok(0, 1)],
+    1,
+    { faultStartedAt: T0, faultEndedAt: T0 },
+    {
+      before: 0,
+      after: 1,
+      databaseIncrease: 1,
+      settleMs: 0,
+    },
+  );
+  const goals = evaluateGoals([min2xxFraction(0.9999), noIncrementLostOrDoubled()], m, {});
+  const text = renderMarkdown({
+    drill: 'x',
+    description: 'd',
+    startedAt: 's',
+    machine: {},
+    parameters: {},
+    window: { faultAtMs: 0, faultDurationMs: 0 },
+    measures: m,
+    facts: {},
+    goals,
+    pass: goals.every((g) => g.pass),
+  });
+  t.regex(text, /# Drill `x`: PASS/);
+  t.is(text.match(/\| pass \|/g)?.length, 2);
+});

@@ -1,0 +1,67 @@
+// The twin end to end at CI size: `up` with one instance per zone (image
+// baked or cached, Patroni pair, HAProxy, metadata server, MIG), the roll
+// drill (to a re-stamped copy of the image) and the kill drill at a rate this
+// machine carries, then `down`, which must leave nothing behind, and the root
+// namespace must never have had a route into the twin. Assertions are on the
+// drills' goals, never on absolute latencies (the p99 goal is reported, not
+// asserted). Needs root and the packages of .ci/run (npm run test:twin).
+
+import test from 'ava';
+import { fleetDown, fleetUp } from '../../../twin/twin-lifecycle.js';
+import { assertIsolated, listNetns } from '../../../twin/topology.js';
+import { runDrill, type DrillReport } from '../../../twin/drills/harness.js';
+import { drill as roll } from '../../../twin/drills/roll.js';
+import { drill as kill } from '../../../twin/drills/kill.js';
+import { readCounter } from '../../../twin/db/index.js';
+
+const RATE = Number(process.env.TWIN_CI_RATE ?? 50);
+const log = (line: string) => console.log(`[twin-test ${new Date().toISOString().slice(11, 19)}] ${line}`);
+let up = false;
+
+function goal(report: DrillReport, id: string) {
+  const g = report.goals.find((x) => x.id === id);
+  if (g === undefined) throw new Error(`no goal ${id} in ${report.drill}`);
+  return g;
+}
+
+test.before(async () => {
+  process.env.TWIN_ROLL_DERIVE = '1';
+  const summary = await fleetUp({ size: 3, version: 'twin-1', delay: true, log });
+  log(`up in ${summary.seconds} s`);
+  up = true;
+});
+
+test.after.always('down leaves no process, namespace, mount or interface', async (t) => {
+  const left = await fleetDown(log);
+  t.deepEqual(left, []);
+  t.deepEqual(
+    (await listNetns()).filter((n) => n.startsWith('ctwin')),
+    [],
+  );
+});
+
+test.serial('up: one instance per zone, and no route from the root namespace into the twin', async (t) => {
+  t.true(up);
+  await t.notThrowsAsync(assertIsolated());
+});
+
+test.serial(
+  'roll: every instance replaced under load with 0 failed requests; the audit sees only the new image',
+  async (t) => {
+    const report = await runDrill(roll, { rate: RATE, durationS: 150, faultAtS: 10, readCounter, quiet: false });
+    t.log(`roll: ${report.goals.map((g) => `${g.id} ${g.pass ? 'pass' : 'FAIL'} (${g.actual})`).join('; ')}`);
+    t.log(`facts: ${JSON.stringify(report.facts)}; report ${report.files.markdown}`);
+    t.true(goal(report, 'failures').pass, goal(report, 'failures').actual);
+    t.true(goal(report, 'audit-new-image').pass, goal(report, 'audit-new-image').actual);
+    t.is(report.measures.counter?.lost, 0);
+    t.is(report.measures.counter?.extra, 0);
+  },
+);
+
+test.serial('kill: a crashed instance costs at most its in-flight requests, is ejected and autohealed', async (t) => {
+  const report = await runDrill(kill, { rate: RATE, durationS: 150, faultAtS: 10, readCounter, quiet: false });
+  t.log(`kill: ${report.goals.map((g) => `${g.id} ${g.pass ? 'pass' : 'FAIL'} (${g.actual})`).join('; ')}`);
+  t.log(`facts: ${JSON.stringify(report.facts)}; report ${report.files.markdown}`);
+  for (const id of ['failures', 'ejected', 'back']) t.true(goal(report, id).pass, `${id}: ${goal(report, id).actual}`);
+  t.is(report.measures.counter?.lost, 0);
+});

@@ -1,0 +1,294 @@
+// One twin "VM": the sealed baked tree (plus the guest layer) as the
+// read-only lower layers of an overlay of its own, booted by systemd-nspawn
+// under its real systemd, attached to ctbr0 (nspawn runs inside ctwin, so
+// --network-bridge finds the bridge). Its settings come from the twin's
+// metadata server, as on GCE. The nspawn process outlives the command that
+// started it; its pid and the container's init pid are kept in
+// instances/<name>/instance.json.
+//   crash  = SIGKILL of the container's init (the kernel then kills every
+//            process in its PID namespace) and of nspawn: a VM that vanishes;
+//   stop   = what GCE does on stop/delete: the ACPI power button (systemd's
+//            poweroff via SIGRTMIN+4), the shutdown script runs, and after
+//            90 s the VM is switched off regardless.
+
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { TWIN_STATE_DIR } from './image.js';
+import {
+  execOk,
+  exec,
+  nsExec,
+  GOOGLE_APIS_IP,
+  METADATA_HOSTNAME,
+  METADATA_IP,
+  TWIN_BRIDGE,
+  TWIN_NETNS,
+  TWIN_PREFIX_LEN,
+  type Zone,
+} from './topology.js';
+
+export const INSTANCES_DIR = path.join(TWIN_STATE_DIR, 'instances');
+/** GCE gives a VM's guest about 90 s to shut down before it is powered off. */
+export const SHUTDOWN_GRACE_MS = 90_000;
+const MASKED_FOR_BOOT = ['auditd.service', 'audit-rules.service'];
+
+export interface InstanceRecord {
+  readonly name: string;
+  readonly zone: Zone;
+  readonly ip: string;
+  readonly version: string;
+  readonly createdAt: string;
+  nspawnPid?: number;
+  leaderPid?: number;
+  /** dev:ino of the overlay root, to recognise the container's init. */
+  rootId?: string;
+}
+
+export function instanceDir(name: string): string {
+  return path.join(INSTANCES_DIR, name);
+}
+
+export async function readRecord(name: string): Promise<InstanceRecord | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(instanceDir(name), 'instance.json'), 'utf8')) as InstanceRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeRecord(record: InstanceRecord): Promise<void> {
+  const file = path.join(instanceDir(record.name), 'instance.json');
+  await fs.writeFile(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+  await fs.rename(`${file}.tmp`, file);
+}
+
+export async function listRecords(): Promise<InstanceRecord[]> {
+  const names = await fs.readdir(INSTANCES_DIR).catch(() => [] as string[]);
+  const records = await Promise.all(names.map((n) => readRecord(n)));
+  return records.filter((r): r is InstanceRecord => r !== undefined);
+}
+
+export function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isMounted(dir: string): Promise<boolean> {
+  const mounts = await fs.readFile('/proc/self/mounts', 'utf8');
+  return mounts.split('\n').some((line) => line.split(' ')[1] === dir);
+}
+
+async function fileId(file: string): Promise<string> {
+  const stat = await fs.stat(file);
+  return `${stat.dev}:${stat.ino}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface CreateOptions {
+  readonly name: string;
+  readonly zone: Zone;
+  readonly ip: string;
+  readonly version: string;
+  readonly imageRoot: string;
+  readonly guestLayer: string;
+}
+
+/** Mounts the overlay, writes the per-VM files (hostname, address, hosts) and boots the container. */
+export async function createInstance(o: CreateOptions): Promise<InstanceRecord> {
+  const dir = instanceDir(o.name);
+  await destroyInstance(o.name);
+  const upper = path.join(dir, 'upper');
+  const work = path.join(dir, 'work');
+  const merged = path.join(dir, 'merged');
+  for (const d of [upper, work, merged]) await fs.mkdir(d, { recursive: true });
+  await fs.mkdir(path.join(upper, 'etc/twin'), { recursive: true });
+  await fs.writeFile(path.join(upper, 'etc/hostname'), `${o.name}\n`);
+  await fs.writeFile(path.join(upper, 'etc/twin/network.env'), `ADDRESS=${o.ip}/${TWIN_PREFIX_LEN}\n`);
+  await fs.writeFile(
+    path.join(upper, 'etc/hosts'),
+    [
+      '127.0.0.1 localhost',
+      `${o.ip} ${o.name}`,
+      `${METADATA_IP} ${METADATA_HOSTNAME} metadata`,
+      `${GOOGLE_APIS_IP} secretmanager.googleapis.com`,
+      '',
+    ].join('\n'),
+  );
+  await execOk('mount', [
+    '-t',
+    'overlay',
+    `twin-${o.name}`,
+    '-o',
+    `lowerdir=${o.guestLayer}:${o.imageRoot},upperdir=${upper},workdir=${work}`,
+    merged,
+  ]);
+  const record: InstanceRecord = {
+    name: o.name,
+    zone: o.zone,
+    ip: o.ip,
+    version: o.version,
+    createdAt: new Date().toISOString(),
+  };
+  await writeRecord(record);
+  const consoleFd = openSync(path.join(dir, 'console.log'), 'a');
+  const nspawn = spawn(
+    'nsenter',
+    [
+      `--net=/run/netns/${TWIN_NETNS}`,
+      '--',
+      'systemd-nspawn',
+      '--directory',
+      merged,
+      '--machine',
+      o.name,
+      '--boot',
+      '--register=no', // no systemd-machined on this host
+      '--keep-unit',
+      `--network-bridge=${TWIN_BRIDGE}`,
+      '--drop-capability=CAP_AUDIT_CONTROL', // the kernel's audit rules are host-wide
+      '--console=read-only',
+      '--quiet',
+      '--',
+      ...MASKED_FOR_BOOT.map((unit) => `systemd.mask=${unit}`),
+    ],
+    { stdio: ['ignore', consoleFd, consoleFd], detached: true },
+  );
+  closeSync(consoleFd);
+  nspawn.unref();
+  record.nspawnPid = nspawn.pid;
+  // nsenter execs nspawn (same pid); its child whose root is `merged` is the container's init.
+  const rootId = await fileId(merged);
+  record.rootId = rootId;
+  const deadline = Date.now() + 30_000;
+  while (record.leaderPid === undefined && Date.now() < deadline) {
+    const children = await fs.readFile(`/proc/${nspawn.pid}/task/${nspawn.pid}/children`, 'utf8').catch(() => '');
+    for (const pid of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
+      if ((await fileId(`/proc/${pid}/root/`).catch(() => '')) !== rootId) continue;
+      // The container's init is pid 1 of its own PID namespace (nspawn's
+      // intermediate child shares the root for a moment but is not).
+      const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+      const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
+      if (nspid.length > 1 && nspid[nspid.length - 1] === '1') record.leaderPid = pid;
+    }
+    if (record.leaderPid === undefined) {
+      if (!alive(nspawn.pid)) break;
+      await sleep(100);
+    }
+  }
+  await writeRecord(record);
+  if (record.leaderPid === undefined) {
+    const tail = await fs.readFile(path.join(dir, 'console.log'), 'utf8').catch(() => '');
+    throw new Error(`instance ${o.name}: the container did not start\n${tail.slice(-2000)}`);
+  }
+  return record;
+}
+
+/** Runs a command inside a running instance (all its namespaces). */
+export async function instanceExec(
+  name: string,
+  args: readonly string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const record = await readRecord(name);
+  if (record?.leaderPid === undefined || !alive(record.leaderPid)) throw new Error(`instance ${name} is not running`);
+  return exec(
+    'nsenter',
+    [
+      '--target',
+      String(record.leaderPid),
+      ...['--mount', '--uts', '--ipc', '--net', '--pid', '--cgroup', '--root', '--wd', '--'],
+      ...args,
+    ],
+    { timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', SYSTEMD_COLORS: '0' } },
+  );
+}
+
+/**
+ * The instance's processes that are still running, checked by what they are
+ * (nspawn for this machine, an init rooted in this overlay) so a recycled pid
+ * is never signalled.
+ */
+export async function livePids(record: InstanceRecord): Promise<{ nspawn?: number; leader?: number }> {
+  const out: { nspawn?: number; leader?: number } = {};
+  if (alive(record.nspawnPid)) {
+    const cmdline = await fs.readFile(`/proc/${record.nspawnPid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('systemd-nspawn') && cmdline.includes(`\0--machine\0${record.name}\0`)) {
+      out.nspawn = record.nspawnPid;
+    }
+  }
+  if (alive(record.leaderPid) && record.rootId !== undefined) {
+    const root = await fileId(`/proc/${record.leaderPid}/root/`).catch(() => '');
+    if (root === record.rootId) out.leader = record.leaderPid;
+  }
+  return out;
+}
+
+/** A VM crash: the container's whole process tree gets SIGKILL at once. */
+export async function crashInstance(name: string): Promise<void> {
+  const record = await readRecord(name);
+  if (record === undefined) return;
+  const pids = await livePids(record);
+  // SIGKILL of a PID namespace's init kills every process in it.
+  if (pids.leader !== undefined) process.kill(pids.leader, 'SIGKILL');
+  if (pids.nspawn !== undefined) process.kill(pids.nspawn, 'SIGKILL');
+  await waitGone(record, 10_000);
+}
+
+/**
+ * GCE's stop: ACPI power button -> systemd poweroff (the shutdown script runs
+ * as google-shutdown-scripts.service stops), switched off after 90 s.
+ * Returns the seconds the guest took.
+ */
+export async function stopInstance(name: string, graceMs = SHUTDOWN_GRACE_MS): Promise<number> {
+  const record = await readRecord(name);
+  if (record === undefined) return 0;
+  const { leader } = await livePids(record);
+  if (leader === undefined) {
+    await crashInstance(name);
+    return 0;
+  }
+  const started = Date.now();
+  // systemd's poweroff request; Node has no name for real-time signals.
+  await execOk('kill', ['-s', 'RTMIN+4', String(leader)]);
+  if (!(await waitGone(record, graceMs))) await crashInstance(name);
+  return (Date.now() - started) / 1000;
+}
+
+async function waitGone(record: InstanceRecord, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive(record.leaderPid) && !alive(record.nspawnPid)) return true;
+    await sleep(100);
+  }
+  return !alive(record.leaderPid) && !alive(record.nspawnPid);
+}
+
+/** Stops (hard) whatever is left of an instance, unmounts its overlay and deletes its disk. Idempotent. */
+export async function destroyInstance(name: string): Promise<void> {
+  const dir = instanceDir(name);
+  await crashInstance(name);
+  const merged = path.join(dir, 'merged');
+  for (let i = 0; i < 5 && (await isMounted(merged)); i++) {
+    const result = await exec('umount', [merged]);
+    if (result.code !== 0) await sleep(200 * (i + 1));
+  }
+  if (await isMounted(merged)) await execOk('umount', ['-l', merged]);
+  await fs.rm(dir, { recursive: true, force: true });
+  // What a killed nspawn leaves: its bridge-side veth (until the kernel reaps the
+  // container's namespace) and its propagation directory.
+  await nsExec(TWIN_NETNS, 'ip', ['link', 'delete', bridgeVeth(name)]).catch(() => undefined);
+  await fs.rm(`/run/systemd/nspawn/propagate/${name}`, { recursive: true, force: true });
+}
+
+/** nspawn's name for the bridge side of a container's veth (vb- + machine name, at most 15 characters). */
+export function bridgeVeth(name: string): string {
+  return `vb-${name}`.slice(0, 15);
+}
