@@ -159,7 +159,8 @@ export async function createInstance(o: CreateOptions): Promise<InstanceRecord> 
       '--',
       ...MASKED_FOR_BOOT.map((unit) => `systemd.mask=${unit}`),
     ],
-    { stdio: ['ignore', consoleFd, consoleFd], detached: true },
+    // The image's own tmp.mount (nodev,nosuid,noexec) mounts /tmp, not nspawn's tmpfs.
+    { stdio: ['ignore', consoleFd, consoleFd], detached: true, env: { ...process.env, SYSTEMD_NSPAWN_TMPFS_TMP: '0' } },
   );
   closeSync(consoleFd);
   nspawn.unref();

@@ -42,7 +42,9 @@ export class BootedImage {
         '--',
         ...MASKED_FOR_BOOT.map((unit) => `systemd.mask=${unit}`),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      // Without this nspawn mounts its own tmpfs on /tmp, and the image's
+      // tmp.mount (nodev,nosuid,noexec) would never be what the audit sees.
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SYSTEMD_NSPAWN_TMPFS_TMP: '0' } },
     );
     const exited = new Promise<never>((_, reject) =>
       nspawn.once('exit', (code) => reject(new Error(`systemd-nspawn exited (${code}) during boot`))),

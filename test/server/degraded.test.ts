@@ -79,14 +79,22 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
     const pg = await startPostgres();
     t.teardown(() => pg.destroy());
     const url = await pg.freshDatabase();
+    // Metrics are served only on the admin listener (worker 0: METRICS_PORT + 0).
+    const metricsPort = await freePort();
     const service = await startService({
       port: await freePort(),
-      env: { DATABASE_URL: url, JOURNAL_DIR: tempDir(t, 'counter-api-journal-'), ...DEGRADED_ENV },
+      env: {
+        DATABASE_URL: url,
+        JOURNAL_DIR: tempDir(t, 'counter-api-journal-'),
+        METRICS_PORT: String(metricsPort),
+        ...DEGRADED_ENV,
+      },
     });
     t.teardown(async () => {
       service.kill('SIGKILL');
       await service.exited;
     });
+    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
 
     let stop = false;
     const running = load({ url: service.url, total: 1_000_000, concurrency: 20, timeoutMs: 8000, stop: () => stop });
@@ -94,11 +102,11 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
     await (how === 'SIGKILL' ? pg.cluster.crash() : pg.cluster.stop());
     await sleep(1500);
     const readyDuring = await fetch(`${service.url}readyz`);
-    const metricsDuring = await fetch(`${service.url}metrics`).then((r) => r.text());
+    const metricsDuring = await fetch(metricsUrl).then((r) => r.text());
     await sleep(1500);
     await pg.cluster.start();
     const backMs = await exactAgain(service);
-    const metricsAfter = await fetch(`${service.url}metrics`).then((r) => r.text());
+    const metricsAfter = await fetch(metricsUrl).then((r) => r.text());
     await sleep(1000);
     stop = true;
     const outcomes = await running;

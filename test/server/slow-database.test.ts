@@ -64,20 +64,27 @@ async function withService(t: ExecutionContext) {
   const pgServer = await startPostgres();
   t.teardown(() => pgServer.destroy());
   const url = await pgServer.freshDatabase();
+  // Metrics are served only on the admin listener (worker 0: METRICS_PORT + 0).
+  const metricsPort = await freePort();
   const service = await startService({
     port: await freePort(),
-    env: { DATABASE_URL: url, JOURNAL_DIR: tempDir(t, 'counter-api-journal-'), ...ENV },
+    env: {
+      DATABASE_URL: url,
+      JOURNAL_DIR: tempDir(t, 'counter-api-journal-'),
+      METRICS_PORT: String(metricsPort),
+      ...ENV,
+    },
     timeoutMs: 60_000,
   });
   t.teardown(async () => {
     service.kill('SIGKILL');
     await service.exited;
   });
-  return { pgServer, url, service };
+  return { pgServer, url, service, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
-async function checkLatency(t: ExecutionContext, service: Service, outcomes: readonly Outcome[]) {
-  const lines = (await fetch(`${service.url}metrics`).then((r) => r.text())).split('\n');
+async function checkLatency(t: ExecutionContext, metricsUrl: string, outcomes: readonly Outcome[]) {
+  const lines = (await fetch(metricsUrl).then((r) => r.text())).split('\n');
   const value = (prefix: string) => Number(lines.find((line) => line.startsWith(prefix))?.split(' ')[1]);
   const bucket = (le: number | string) =>
     value(`http_request_duration_seconds_bucket{le="${le}",worker="0",route="/"}`);
@@ -108,7 +115,7 @@ function check(t: ExecutionContext, outcomes: readonly Outcome[], before: number
 }
 
 test.serial('slow database (row lock held by other sessions) with a tight deadline: database == 2xx', async (t) => {
-  const { pgServer, url, service } = await withService(t);
+  const { pgServer, url, service, metricsUrl } = await withService(t);
   const before = await counterValue(pgServer, url);
   let stop = false;
   const running = load({ url: service.url, total: 1_000_000, concurrency: 64, timeoutMs: 10_000, stop: () => stop });
@@ -140,11 +147,11 @@ test.serial('slow database (row lock held by other sessions) with a tight deadli
   stop = true;
   const outcomes = await running;
   check(t, outcomes, before, await settled(pgServer, url, service));
-  await checkLatency(t, service, outcomes);
+  await checkLatency(t, metricsUrl, outcomes);
 });
 
 test.serial('silent database (PostgreSQL frozen by SIGSTOP for 6 s) under load: database == 2xx', async (t) => {
-  const { pgServer, url, service } = await withService(t);
+  const { pgServer, url, service, metricsUrl } = await withService(t);
   const before = await counterValue(pgServer, url);
   let stop = false;
   const running = load({ url: service.url, total: 1_000_000, concurrency: 64, timeoutMs: 10_000, stop: () => stop });
@@ -165,5 +172,5 @@ test.serial('silent database (PostgreSQL frozen by SIGSTOP for 6 s) under load: 
     outcomes.filter((o) => o.status !== 200 && o.status !== 503),
     [],
   );
-  await checkLatency(t, service, outcomes);
+  await checkLatency(t, metricsUrl, outcomes);
 });
