@@ -69,6 +69,19 @@ export class FleetAlerts extends Construct {
         severity: 'CRITICAL',
       },
       {
+        // Entries older than the ledger retention cannot be replayed blindly;
+        // each one is increments that need a person (server/counter/replay.ts).
+        id: 'journal-quarantined',
+        title: 'journal entries quarantined instead of replayed',
+        filter: promMetric('journal_quarantined_entries_total', 'counter'),
+        comparison: 'COMPARISON_GT',
+        value: 0,
+        seconds: 60,
+        aligner: 'ALIGN_DELTA',
+        runbook: 'Increments sit in a .stale journal file and are not in the database. docs/runbooks.md.',
+        severity: 'CRITICAL',
+      },
+      {
         id: 'pool-waiters',
         title: 'callers waiting for a database connection for 5 min',
         filter: promMetric('db_pool_waiters', 'gauge'),

@@ -79,6 +79,18 @@ test('alerts: degraded mode, replay lag, pool waiters, VMs per region, database 
   t.false(JSON.stringify(single).includes('replica_lag'), 'no replica, no replica-lag alert');
 });
 
+test('alerts: any journal entry quarantined instead of replayed pages at once', (t) => {
+  const policy = resources(ops, 'google_monitoring_alert_policy').find((p) =>
+    String(at(p, 'conditions.0.condition_threshold.filter')).includes(
+      'prometheus.googleapis.com/journal_quarantined_entries_total/counter',
+    ),
+  );
+  t.truthy(policy, 'a policy watches journal_quarantined_entries_total');
+  t.is(at(policy, 'conditions.0.condition_threshold.comparison'), 'COMPARISON_GT');
+  t.is(at(policy, 'conditions.0.condition_threshold.threshold_value'), 0);
+  t.is(at(policy, 'conditions.0.condition_threshold.aggregations.0.per_series_aligner'), 'ALIGN_DELTA');
+});
+
 test('alerts: a region alerts when it runs fewer VMs than zones, over ten minutes', (t) => {
   const policy = resources(ops, 'google_monitoring_alert_policy').find((p) =>
     String(at(p, 'conditions.0.condition_threshold.filter')).includes('starts_with("europe-west4-")'),

@@ -30,10 +30,12 @@ test('inventory: zones of every region and a filter per label the instance templ
 });
 
 test('inventory: the expected host count is the autoscalers minimum summed over regions, or the one passed', (t) => {
-  t.is(expectedFleetHosts(config), 3);
-  const twoRegions = { ...config, regions: [...config.regions, { ...config.regions[0]!, region: 'europe-west4' }] };
-  t.is(expectedFleetHosts(twoRegions), 6);
-  t.regex(text('group_vars/all/fleet.yml'), /^audit_expected_hosts: 3$/m);
+  // prod: two regions of three zones, at least one VM per zone.
+  t.is(config.regions.length, 2);
+  t.is(expectedFleetHosts(config), 6);
+  const oneRegion = { ...config, regions: [config.regions[0]!] };
+  t.is(expectedFleetHosts(oneRegion), 3);
+  t.regex(text('group_vars/all/fleet.yml'), /^audit_expected_hosts: 6$/m);
   const passed = renderInventory(config, { knownHostsFile: '/k', expectedHosts: 7 });
   t.regex(passed[1]?.text ?? '', /^audit_expected_hosts: 7$/m);
   t.throws(() => renderInventory(config, { knownHostsFile: '/k', expectedHosts: 0 }), { message: /positive integer/ });
