@@ -135,7 +135,14 @@ test('open loop: a request that waits in the generator past its timeout is given
     onSample: (s) => samples.push(s),
   });
   t.is(result.scheduled, 20);
-  t.is(result.sent, 2, 'only as many sent as there are connections; the others expired in the queue');
+  // Two requests take the two connections and hang. A connection freed when
+  // one of them times out may take a queued request that is still within its
+  // own deadline (correct: it is sent), so the exact count depends on the
+  // scheduler; what may not happen is a queued request sent after it expired.
+  const unsent = samples.filter((s) => s.notSent === true).length;
+  t.true(result.sent >= 2 && result.sent < result.scheduled, `sent ${result.sent} of ${result.scheduled}`);
+  t.is(unsent, result.scheduled - result.sent, 'every request not sent is reported as expired unsent');
+  t.true(unsent >= result.scheduled / 2, 'most requests expired in the queue');
   t.deepEqual(result.byErrorClass, { timeout: 20 });
   t.true(samples.every((s) => s.status === 0 && s.errorClass === 'timeout' && s.latencyMs >= 495));
   t.true(Date.now() - started < 5000);
