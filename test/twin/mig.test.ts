@@ -125,7 +125,8 @@ test('mig: a VM that stops running (crash) is recreated under the same name', as
   const vm = cloud.vms.get('vm-b-1');
   if (vm === undefined) return t.fail('no vm');
   vm.running = false;
-  await step(mig, cloud, 30);
+  // Recreated, then available only min_ready_sec after its first passing check.
+  await step(mig, cloud, 30 + mig.minReadySec);
   t.true(cloud.events.some((e) => e.type === 'repair' && e.instance === 'vm-b-1' && e.detail === 'not running'));
   t.true(cloud.vms.get('vm-b-1')?.running);
   t.true(mig.isStable(), mig.describe());
