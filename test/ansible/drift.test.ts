@@ -41,8 +41,18 @@ const FIXED_CHECK = 'no installed package misses a fix that trixie already has';
 const TRACKER_CHECK = 'known vulnerabilities were matched against the security tracker (trixie)';
 
 type Mutation = (root: string) => Promise<void>;
-const hosts: Record<string, { versions?: Record<string, string>; mutate?: Mutation }> = {
+const hosts: Record<string, { versions?: Record<string, string>; mutate?: Mutation; kernel?: string | null }> = {
   clean: { versions: PATCHED },
+  // A tree baked for a container has no kernel (manifest null): none at rest passes, one that appears fails.
+  'container-tree': { versions: PATCHED, kernel: null },
+  'container-tree-kernel-added': {
+    versions: PATCHED,
+    kernel: null,
+    mutate: async (root) => {
+      await fs.mkdir(path.join(root, 'boot'), { recursive: true });
+      await fs.writeFile(path.join(root, 'boot/vmlinuz-6.99.0-added'), 'kernel\n');
+    },
+  },
   'package-upgraded': {
     mutate: async (root) => {
       const file = path.join(root, 'var/lib/dpkg/status');
@@ -79,7 +89,7 @@ async function audit(
     const root = path.join(dir, name);
     makeHostRoot(root, {
       image: 'counter-api-abc',
-      kernel: KERNEL,
+      kernel: hosts[name]?.kernel === undefined ? KERNEL : hosts[name].kernel,
       nodeVersion: process.version,
       versions: hosts[name]?.versions ?? {},
     });
@@ -152,6 +162,8 @@ test('drift: each kind of drift fails its own check and only that one; CVEs matc
     'file-modified': { [PACKAGES_CHECK]: true, [VERIFY_CHECK]: false, [BUNDLE_CHECK]: true, [FIXED_CHECK]: true },
     'bundle-modified': { [PACKAGES_CHECK]: true, [VERIFY_CHECK]: true, [BUNDLE_CHECK]: false },
     'no-manifest': { [MANIFEST_CHECK]: false, [BUNDLE_CHECK]: false, [KERNEL_CHECK]: false, [NODE_CHECK]: false },
+    'container-tree': { [KERNEL_CHECK]: true, [BUNDLE_CHECK]: true, [NODE_CHECK]: true },
+    'container-tree-kernel-added': { [KERNEL_CHECK]: false, [BUNDLE_CHECK]: true },
   };
   for (const [name, checks] of Object.entries(expected)) {
     const report = await read(name);
@@ -188,7 +200,13 @@ test('drift: each kind of drift fails its own check and only that one; CVEs matc
   };
   t.deepEqual(fleet.cve.matched.sort(), [...names].sort());
   t.deepEqual(fleet.cve.fix_available, { 'CVE-2014-0160': ['package-upgraded'] });
-  t.deepEqual(Object.keys(fleet.drift).sort(), ['bundle-modified', 'file-modified', 'no-manifest', 'package-upgraded']);
+  t.deepEqual(Object.keys(fleet.drift).sort(), [
+    'bundle-modified',
+    'container-tree-kernel-added',
+    'file-modified',
+    'no-manifest',
+    'package-upgraded',
+  ]);
 });
 
 test('cve: without the tracker data the report says matching was not done and why; required makes it a failure', async (t) => {

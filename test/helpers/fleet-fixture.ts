@@ -50,14 +50,15 @@ const put = (root: string, file: string, content: string) => {
 
 export interface HostRootOptions {
   readonly image: string;
-  readonly kernel: string;
+  /** null: a tree baked for a container, with no kernel (the manifest says null). */
+  readonly kernel: string | null;
   readonly nodeVersion: string;
   /** Installed versions that differ from PACKAGES (binary and source alike), e.g. a patched libssl. */
   readonly versions?: Readonly<Record<string, string>>;
 }
 
 /** Lays out the host's tree under root and returns the manifest it recorded. */
-export function makeHostRoot(root: string, options: HostRootOptions): Record<string, string> {
+export function makeHostRoot(root: string, options: HostRootOptions): Record<string, string | null> {
   const status: string[] = [];
   const packages = PACKAGES.map((pkg) => {
     const version = options.versions?.[pkg.name];
@@ -91,7 +92,7 @@ export function makeHostRoot(root: string, options: HostRootOptions): Record<str
   put(root, `${BUNDLE_DIR}/dist/server/main.js`, 'console.log("counter-api");\n');
   put(root, `${BUNDLE_DIR}/package.json`, '{"name":"counter-api"}\n');
   put(root, `${BUNDLE_DIR}/node_modules/pg/index.js`, 'module.exports = {};\n');
-  put(root, `/boot/vmlinuz-${options.kernel}`, 'kernel\n');
+  if (options.kernel !== null) put(root, `/boot/vmlinuz-${options.kernel}`, 'kernel\n');
   put(root, '/etc/counter-api-image', `IMAGE_NAME=${options.image}\nGIT_SHA=0123456789ab\n`);
 
   const tsv = packages
