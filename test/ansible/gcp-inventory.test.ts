@@ -34,6 +34,9 @@ const fleet: StubInstance[] = [
   { name: 'counter-prod-d1', zone: 'europe-west1-d', id: '103', labels: { ...LABELS } },
 ];
 
+/** prod: two regions of three zones, at least one VM per zone (the autoscalers' minimum). */
+const EXPECTED_HOSTS = 6;
+
 interface Inventory {
   readonly _meta: { readonly hostvars: Readonly<Record<string, Readonly<Record<string, unknown>>>> };
   readonly [group: string]: unknown;
@@ -89,7 +92,7 @@ test('gcp inventory: the plugin asks for the real project, finds the fleet, grou
     gce_zone: 'europe-west1-b',
     gce_project: PROJECT,
     gce_instance_id: '101',
-    audit_expected_hosts: 3,
+    audit_expected_hosts: EXPECTED_HOSTS,
   });
   t.like(inventory._meta.hostvars['counter-prod-d1'], { gce_image_label: '' });
 });
@@ -123,7 +126,7 @@ for (const [title, instances, seen] of [
     t.not(result.code, 0, describe(result));
     t.regex(
       result.stdout,
-      new RegExp(`This audit targets ${seen} host\\(s\\) .*\\sbut\\s+the fleet has at least\\s+3`, 's'),
+      new RegExp(`This audit targets ${seen} host\\(s\\) .*\\sbut\\s+the fleet has at least\\s+${EXPECTED_HOSTS}`, 's'),
     );
     t.notRegex(result.stdout, /UNREACHABLE|Read the image release file/, 'no host was contacted');
   });
@@ -140,7 +143,10 @@ test("audit: a --limit to the canaries fails while the expected count is the who
     timeoutMs: 240_000,
   });
   t.not(result.code, 0, describe(result));
-  t.regex(result.stdout, /This audit targets 2 host\(s\) .*\sbut\s+the fleet has at least\s+3/s);
+  t.regex(
+    result.stdout,
+    new RegExp(`This audit targets 2 host\\(s\\) .*\\sbut\\s+the fleet has at least\\s+${EXPECTED_HOSTS}`, 's'),
+  );
   t.regex(
     result.stdout,
     /fatal: \[counter-prod-a1\]/,
