@@ -146,8 +146,9 @@ test.serial(
       [],
     );
     restartNode(kill.node);
-    await waitForStatus((s) => s.syncStandby === kill.node, 120_000, 'rejoin');
-    t.pass();
+    const rejoined = await waitForStatus((s) => s.syncStandby === kill.node, 120_000, 'rejoin');
+    t.is(String(rejoined.syncStandby), String(kill.node), 'the killed node is back as synchronous standby');
+    t.is(String(rejoined.primary), String(promoted.primary), 'the promoted node stays primary');
   },
 );
 
