@@ -88,6 +88,8 @@ export interface InfraConfig {
   /** IAM members who SSH to the fleet (OS Login through IAP); they get serviceAccountUser on the fleet account. */
   readonly operators: readonly string[];
   readonly stateBucket: string;
+  /** The GitHub repository the patch pipeline builds from (https://github.com/<owner>/<name>). */
+  readonly pipelineRepo: string;
   readonly imageProject: string;
   readonly release: Release;
   readonly fleet: FleetConfig;

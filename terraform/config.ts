@@ -32,6 +32,7 @@ export const OVERRIDES: Readonly<Record<string, string>> = {
   INFRA_ALERT_EMAIL: 'alertEmail',
   INFRA_STATE_BUCKET: 'stateBucket',
   INFRA_IMAGE_PROJECT: 'imageProject',
+  INFRA_PIPELINE_REPO: 'pipelineRepo',
 };
 
 export function environmentName(env: Env = process.env): string {

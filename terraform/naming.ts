@@ -32,6 +32,8 @@ export function names(config: Pick<InfraConfig, 'prefix' | 'project'>) {
     buildSubnet: `${p}-build`,
     buildRouter: `${p}-build`,
     buildNat: `${p}-build`,
+    pipelineAccount: `${p}-patch`,
+    pipelineTrigger: `${p}-patch`,
     template: (region: string) => `${p}-${region}-`,
     group: (region: string) => `${p}-${region}`,
     autohealCheck: (region: string) => `${p}-${region}-healthz`,

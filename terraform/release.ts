@@ -11,14 +11,24 @@ export interface RollRequest {
   readonly image: string;
   readonly canary: string | undefined;
   readonly apply: boolean;
+  /** With --apply: the Cloud Build run whose manual approval stands for the typed "yes" (no terminal there). */
+  readonly approved?: string;
 }
 
-export const ROLL_USAGE = 'usage: npm run infra:roll -- --image <exact-image-name> [--canary <N%|N>] [--apply]';
+export const ROLL_USAGE =
+  'usage: npm run infra:roll -- --image <exact-image-name> [--canary <N%|N>] [--apply [--approved <build id>]]';
+/** A Cloud Build id (a UUID): the approved run that applies without a terminal. */
+export const BUILD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function parseRollArgs(argv: readonly string[]): RollRequest {
   const { values } = parseArgs({
     args: [...argv],
-    options: { image: { type: 'string' }, canary: { type: 'string' }, apply: { type: 'boolean', default: false } },
+    options: {
+      image: { type: 'string' },
+      canary: { type: 'string' },
+      apply: { type: 'boolean', default: false },
+      approved: { type: 'string' },
+    },
     strict: true,
   });
   const problems: string[] = [];
@@ -30,8 +40,18 @@ export function parseRollArgs(argv: readonly string[]): RollRequest {
   if (values.canary !== undefined && !CANARY_SIZE.test(values.canary)) {
     problems.push(`--canary must be a percentage such as 10% or an instance count (got "${values.canary}")`);
   }
+  if (values.approved !== undefined && (values.apply !== true || !BUILD_ID.test(values.approved))) {
+    problems.push(
+      `--approved takes the id of the approved Cloud Build run and goes with --apply (got ${JSON.stringify(values.approved)})`,
+    );
+  }
   if (problems.length > 0) throw new Error([...problems, ROLL_USAGE].join('\n'));
-  return { image: values.image ?? '', canary: values.canary, apply: values.apply ?? false };
+  return {
+    image: values.image ?? '',
+    canary: values.canary,
+    apply: values.apply ?? false,
+    ...(values.approved === undefined ? {} : { approved: values.approved }),
+  };
 }
 
 export function rollRelease(current: Release, request: Pick<RollRequest, 'image' | 'canary'>): Release {

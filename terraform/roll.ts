@@ -4,7 +4,8 @@
 // is a reviewed diff), re-synthesizes, and prints the plain terraform commands
 // for the fleet stack. No credentials are needed up to that point; --apply
 // runs init and plan when a terraform or tofu binary is on PATH, shows the
-// plan, and applies the saved plan only after a typed "yes".
+// plan, and applies the saved plan only after a typed "yes", or, in the patch
+// pipeline (--approved <build id>), under that build's manual approval.
 
 import { synthesize } from './app.js';
 import { environmentName, envsDir, loadConfig, outdir, readRelease, writeRelease } from './config.js';
@@ -49,7 +50,14 @@ async function main(): Promise<void> {
   const bin = terraformBinary();
   if (bin === undefined)
     throw new Error('--apply needs terraform or tofu on PATH; run the commands above by hand instead');
-  await planThenApply({ bin, dir: `${out}/stacks/${stackName('fleet', env)}`, env, guardGroups: true });
+  const applied = await planThenApply({
+    bin,
+    dir: `${out}/stacks/${stackName('fleet', env)}`,
+    env,
+    guardGroups: true,
+    ...(request.approved === undefined ? {} : { approvedBy: request.approved }),
+  });
+  if (!applied) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {

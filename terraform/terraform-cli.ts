@@ -49,6 +49,8 @@ export interface PlanOptions {
   readonly destroy?: boolean;
   /** Refuse a plan that deletes a MIG (fleet stack): the edge must release it first. */
   readonly guardGroups?: boolean;
+  /** A Cloud Build run id whose manual approval replaces the typed "yes" (the pipeline has no terminal). */
+  readonly approvedBy?: string;
 }
 
 /** init, plan to a file (terraform prints it), checks, a typed "yes", then apply of that file. */
@@ -61,7 +63,8 @@ export async function planThenApply(o: PlanOptions): Promise<boolean> {
     const removals = groupRemovals(JSON.parse(capture(o.bin, [chdir, 'show', '-json', plan])) as unknown);
     if (removals.length > 0) throw new Error(groupRemovalOrder(o.env, removals));
   }
-  if (!(await confirm(`Apply the plan above to ${o.dir}?`))) {
+  if (o.approvedBy !== undefined) console.log(`Applying: approved in Cloud Build run ${o.approvedBy}`);
+  else if (!(await confirm(`Apply the plan above to ${o.dir}?`))) {
     console.log(`Not applied. The plan is saved: ${o.bin} ${chdir} apply ${plan}`);
     return false;
   }

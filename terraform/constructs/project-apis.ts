@@ -10,6 +10,7 @@ export interface ProjectApisOptions {
 }
 
 export const REQUIRED_APIS: readonly string[] = [
+  'cloudbuild.googleapis.com',
   'cloudresourcemanager.googleapis.com',
   'compute.googleapis.com',
   'dns.googleapis.com',

@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from '../config-schema.js';
 import { Database } from '../constructs/database.js';
 import { ImageBuild } from '../constructs/image-build.js';
+import { PatchPipeline, pipelineSubstitutions } from '../constructs/patch-pipeline.js';
 import { Network } from '../constructs/network.js';
 import { ProjectApis } from '../constructs/project-apis.js';
 import { LayerStack } from './layer-stack.js';
@@ -43,6 +44,17 @@ export class BaseStack extends LayerStack {
       networkId: this.network.network.id,
       cidr: config.buildCidr,
     });
+    const pipeline = new PatchPipeline(this, 'patch-pipeline', {
+      names: this.names,
+      project: config.project,
+      env: config.env,
+      stateBucket: config.stateBucket,
+      substitutions: pipelineSubstitutions(config),
+      repoUri: config.pipelineRepo,
+      buildVmAccountName: build.buildVm.name,
+      dependsOn: [...apis.services],
+    });
+    new TerraformOutput(this, 'patch_trigger', { value: pipeline.trigger.name });
     new TerraformOutput(this, 'build_service_account', { value: build.buildVm.email });
     new TerraformOutput(this, 'builder_service_account', { value: build.builder.email });
     new TerraformOutput(this, 'build_subnet', { value: build.subnet.name });

@@ -19,7 +19,9 @@ test('image build: a builder account with exactly the roles Packer needs, acting
     .filter((m) => m['member'] === `serviceAccount:${email}`)
     .map((m) => m['role']);
   t.deepEqual(roles.sort(), [...BUILDER_ROLES].sort());
-  const actsAs = resources(base, 'google_service_account_iam_member');
+  const actsAs = resources(base, 'google_service_account_iam_member').filter(
+    (g) => g['member'] === `serviceAccount:${email}`,
+  );
   t.deepEqual(
     actsAs.map((g) => [g['service_account_id'], g['role'], g['member']]),
     [

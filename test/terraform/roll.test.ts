@@ -39,6 +39,21 @@ test('roll: arguments are validated and the rollback command names the previous 
   );
 });
 
+test('roll: --approved takes a Cloud Build id and only goes with --apply', (t) => {
+  const id = '0f1e2d3c-4b5a-4697-8877-665544332211';
+  t.deepEqual(parseRollArgs(['--image', NEXT, '--apply', '--approved', id]), {
+    image: NEXT,
+    canary: undefined,
+    apply: true,
+    approved: id,
+  });
+  t.throws(() => parseRollArgs(['--image', NEXT, '--approved', id]), { message: /goes with --apply/ });
+  t.throws(() => parseRollArgs(['--image', NEXT, '--apply', '--approved', '']), { message: /goes with --apply/ });
+  t.throws(() => parseRollArgs(['--image', NEXT, '--apply', '--approved', '$BUILD_ID']), {
+    message: /goes with --apply/,
+  });
+});
+
 test("roll: a new image changes only the fleet stack, and there only the templates' image", (t) => {
   const before = synth(oneRegionConfig({ release: STABLE }));
   const after = synth(oneRegionConfig({ release: { image: NEXT, canary: null } }));
