@@ -201,3 +201,14 @@ test('pipeline: the trigger passes every variable the steps export, with the syn
   t.is(subs['_INFRA_STATE_BUCKET'], 'counter-api-prod-tfstate');
   t.is(subs['_INFRA_PREFIX'], 'counter-prod');
 });
+
+test('pipeline: every step script and the environment script are shellcheck-clean bash', (t) => {
+  const files: [string, string][] = loadBuild().steps.map((s) => [s.id ?? s.name, s.script ?? '']);
+  files.push(['patch-env.sh', readFileSync(new URL('terraform/pipeline/patch-env.sh', repo), 'utf8')]);
+  for (const [name, script] of files) {
+    t.regex(script, /^#!\/usr\/bin\/env bash\n/, `${name} runs bash, not sh`);
+    // SC1091: patch-env.sh is sourced by a path shellcheck is not given here; it is checked on its own.
+    const r = spawnSync('shellcheck', ['-s', 'bash', '-e', 'SC1091', '-'], { input: script, encoding: 'utf8' });
+    t.is(r.status, 0, `${name}: ${r.stdout}${r.error?.message ?? ''}`);
+  }
+});
