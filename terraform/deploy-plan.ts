@@ -71,6 +71,36 @@ export function bootstrapChecks(config: InfraConfig): Check[] {
       before: 'fleet',
       fix: 'add the password and the database user as in docs/infrastructure.md, "Bootstrap"',
     },
+    ...drReplicaCheck(config),
+  ];
+}
+
+/**
+ * With a DR replica: the primary must name it as its failover target, or the
+ * region-loss runbook's `promote-replica --failover` has nothing designated.
+ * The stack cannot set it when it creates both instances (the replica exists
+ * only after the primary), so it is a step after base, checked here.
+ */
+function drReplicaCheck(config: InfraConfig): Check[] {
+  const replicaRegion = config.database.replicaRegion;
+  if (replicaRegion === null) return [];
+  const n = names(config);
+  const primary = n.sqlInstance(config.database.primaryRegion);
+  const replica = n.sqlInstance(replicaRegion);
+  return [
+    {
+      what: `Cloud SQL ${primary} names ${replica} as its disaster-recovery failover replica`,
+      gcloud: [
+        'sql',
+        'instances',
+        'list',
+        `--project=${config.project}`,
+        `--filter=name=${primary} AND replicationCluster.failoverDrReplicaName:${replica}`,
+        '--format=value(name)',
+      ],
+      before: 'fleet',
+      fix: `gcloud sql instances patch ${primary} --project=${config.project} --failover-dr-replica-name=${config.project}:${replica} (docs/runbook-region-loss.md)`,
+    },
   ];
 }
 
