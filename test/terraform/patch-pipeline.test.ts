@@ -83,7 +83,22 @@ test('pipeline: the account has exactly the listed roles, never owner or editor,
   const roles = resources(base, 'google_project_iam_member')
     .filter((m) => m['member'] === email)
     .map((m) => String(m['role']));
-  t.deepEqual(roles.sort(), [...PIPELINE_ROLES].sort());
+  // Written out here, so a widened grant shows up as a change to this test too.
+  const expected = [
+    'roles/cloudsql.viewer',
+    'roles/compute.instanceAdmin.v1',
+    'roles/compute.networkViewer',
+    'roles/compute.osAdminLogin',
+    'roles/compute.storageAdmin',
+    'roles/iam.securityReviewer',
+    'roles/iam.serviceAccountViewer',
+    'roles/iap.tunnelResourceAccessor',
+    'roles/logging.logWriter',
+    'roles/monitoring.viewer',
+    'roles/secretmanager.viewer',
+  ];
+  t.deepEqual(roles.sort(), expected);
+  t.deepEqual([...PIPELINE_ROLES].sort(), expected);
   for (const banned of ['roles/owner', 'roles/editor', 'roles/iam.serviceAccountUser'])
     t.false(roles.includes(banned), banned);
   const actsAs = resources(base, 'google_service_account_iam_member').filter((g) => g['member'] === email);
