@@ -4,7 +4,7 @@
 
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import type { Registry } from 'prom-client';
-import { readCounter } from '../../../server/counter/ledger.js';
+import { readCounter } from '../../helpers/counter.js';
 import type { Counter } from '../../../server/counter/types.js';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres.js';
 import { captureLog, startTestApp, type TestApp } from '../../helpers/app.js';
