@@ -11,10 +11,11 @@
 // owner's pid and start time in the name let any worker tell whether the
 // owner is gone, so a file left by a dead process is replayed by another.
 
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { procStatFields } from '../proc-stat.js';
 import type { Range } from './ledger.js';
 
 export interface JournalEntry {
@@ -84,12 +85,7 @@ export async function writeFully(file: JournalFile, data: Buffer): Promise<void>
 
 /** This process's start time in clock ticks since boot (Linux), so pid reuse is detectable. */
 function startTicks(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  return procStatFields(pid)?.[19];
 }
 
 const FILE_NAME = /^journal-w(\d+)-p(\d+)-s(\w+)\.jsonl$/;
