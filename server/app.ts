@@ -5,7 +5,7 @@
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
-import type { Counter, Deadline } from './counter/types.js';
+import type { Counter, RequestDeadline } from './counter/types.js';
 import { clientAddress, GOOGLE_FRONT_ENDS, type ProxyTrust } from './http/client-address.js';
 import { createDelivery } from './http/delivery.js';
 import { errorHandler, HttpError, notFound } from './http/errors.js';
@@ -34,8 +34,11 @@ export interface AppDeps {
   readonly project?: string;
   /** True once shutdown began: responses then ask clients to close the connection. */
   readonly draining?: () => boolean;
-  /** Starts a request's deadline (an AbortSignal will do); the counter answers 503 when it passes. */
-  readonly deadline?: () => Deadline;
+  /**
+   * Starts a request's deadline; the counter answers 503 when it passes. It
+   * is also aborted when the client's connection closes before the answer.
+   */
+  readonly deadline?: () => RequestDeadline;
 }
 
 const JSON_TYPES = ['application/json', 'application/*+json', 'text/json'];
@@ -109,7 +112,9 @@ export function createApp(deps: AppDeps): express.Express {
   const delivery = createDelivery(deps.log, deps.metrics?.http);
   const count: RequestHandler = async (req, res) => {
     if (delivery.gone(req, res)) return;
-    const { value, consistency } = await deps.counter.next(deps.deadline?.());
+    const deadline = deps.deadline?.();
+    if (deadline !== undefined) delivery.abortWhenGone(req, res, deadline);
+    const { value, consistency } = await deps.counter.next(deadline);
     if (!delivery.handOut(req, res, value, consistency)) return;
     res.setHeader('Counter-Consistency', consistency);
     res.status(200).json({ timestamp: Math.floor(Date.now() / 1000), counter: value, message: 'Hello world' });

@@ -45,6 +45,7 @@ export interface Config {
   readonly probeIntervalMs: number;
   readonly journalDir: string;
   readonly journalReplayChunk: number;
+  readonly journalMaxEntries: number;
   readonly ledgerRetentionHours: number;
   readonly ledgerPruneSchedule: string;
   readonly journalScanSchedule: string;
@@ -187,6 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
     probeIntervalMs: r.int('PROBE_INTERVAL_MS', 500, 50, MINUTE),
     journalDir: path.resolve(r.raw('JOURNAL_DIR') ?? path.join('.data', 'journal')),
     journalReplayChunk: r.int('JOURNAL_REPLAY_CHUNK', 500, 1, 10_000),
+    journalMaxEntries: r.int('JOURNAL_MAX_ENTRIES', 100_000, 1, 10_000_000),
     ledgerRetentionHours: r.int('LEDGER_RETENTION_HOURS', 24, 2, 24 * 365),
     ledgerPruneSchedule: r.cron('LEDGER_PRUNE_SCHEDULE', '*/10 * * * *'),
     journalScanSchedule: r.cron('JOURNAL_SCAN_SCHEDULE', '*/30 * * * * *'),

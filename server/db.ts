@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { DatabaseConfig } from './config.js';
 import type { Logger } from './log.js';
+import { within } from './timing.js';
 
 export interface Queryable {
   /** Runs one statement and returns its rows. `name` makes it a prepared statement and labels timings. */
@@ -200,10 +201,12 @@ export function createDb(options: DbOptions): Db {
         await client.query('SELECT 1');
       } finally {
         // end() waits for the server's goodbye; a half-open connection would never send it.
-        await Promise.race([
+        await within(
           client.end().catch(() => undefined),
-          new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
-        ]);
+          timeoutMs,
+          undefined,
+          { unref: true },
+        );
       }
     },
     stats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

@@ -7,6 +7,7 @@
 // the database is down) stops waiting.
 
 import type { Logger } from './log.js';
+import { within } from './timing.js';
 
 interface CloseHook {
   readonly name: string;
@@ -56,20 +57,14 @@ export class Lifecycle {
     this.log.info({ reason }, 'shutting down: draining');
     let ok = true;
     for (const hook of [...this.hooks].reverse()) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
-      });
       try {
-        if ((await Promise.race([hook.close(deadline), late])) === 'late') {
+        if ((await within(hook.close(deadline), deadline - Date.now(), 'late' as const)) === 'late') {
           ok = false;
           this.log.error({ hook: hook.name, timeoutMs: this.timeoutMs }, 'close step did not finish in time');
         }
       } catch (err) {
         ok = false;
         this.log.error({ err, hook: hook.name }, 'close step failed');
-      } finally {
-        clearTimeout(timer);
       }
     }
     return ok;

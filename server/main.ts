@@ -11,7 +11,7 @@
 
 import { createAdminApp, createApp, type Readiness } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { backoff, sleep } from './counter/backoff.js';
+import { backoff, sleep } from './timing.js';
 import { buildCounter, maxReplayAgeMs } from './counter/factory.js';
 import { readState, writeState } from './counter/state-file.js';
 import { UnavailableError, type Counter } from './counter/types.js';

@@ -4,7 +4,7 @@
 // a VM runs it. Everything listens on loopback only.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,32 +162,6 @@ export function machine(): Record<string, string | number> {
     date: new Date().toISOString(),
     loadAverage1m: Number(os.loadavg()[0]?.toFixed(2)),
   };
-}
-
-/**
- * CPU seconds used so far by the service workers, by PostgreSQL and by this
- * process (the load generator), read from /proc. On a shared two-core VM the
- * CPU cost per request is steadier than throughput, which moves with the
- * neighbours' load.
- */
-export function cpuSeconds(): { app: number; db: number; load: number } {
-  const ticks = 100;
-  const total = { app: 0, db: 0, load: 0 };
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const seconds = (Number(fields[11]) + Number(fields[12])) / ticks;
-      if (cmd.includes('dist/server/main.js') || cmd.includes('pm2-runtime')) total.app += seconds;
-      else if (cmd.includes('postgres')) total.db += seconds;
-    } catch {
-      // The process ended meanwhile.
-    }
-  }
-  const self = process.cpuUsage();
-  total.load = (self.user + self.system) / 1e6;
-  return total;
 }
 
 /** Each worker's degraded-mode gauges, from its metrics port (NaN where a worker has none). */

@@ -4,6 +4,7 @@
 // that other services running on the same machine are never counted.
 
 import { readdirSync, readFileSync } from 'node:fs';
+import { procStatFields } from '../../server/proc-stat.js';
 
 const TICKS_PER_SECOND = 100;
 const PAGE_KIB = 4;
@@ -16,22 +17,17 @@ export interface Proc {
 }
 
 function read(pid: number): Proc | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return {
-      pid,
-      ppid: Number(fields[1]),
-      // Own user + system time, plus that of children already reaped (a
-      // PostgreSQL backend that ended is no longer in the tree, but its CPU
-      // is in its parent's cutime/cstime), so a tree's sum never goes down.
-      cpuSeconds:
-        (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND,
-      rssMiB: (Number(fields[21]) * PAGE_KIB) / 1024,
-    };
-  } catch {
-    return undefined; // It ended meanwhile.
-  }
+  const fields = procStatFields(pid);
+  if (fields === undefined) return undefined; // It ended meanwhile.
+  return {
+    pid,
+    ppid: Number(fields[1]),
+    // Own user + system time, plus that of children already reaped (a
+    // PostgreSQL backend that ended is no longer in the tree, but its CPU
+    // is in its parent's cutime/cstime), so a tree's sum never goes down.
+    cpuSeconds: (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND,
+    rssMiB: (Number(fields[21]) * PAGE_KIB) / 1024,
+  };
 }
 
 /** The process and all its descendants. */

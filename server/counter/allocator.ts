@@ -15,7 +15,7 @@ import type { Queryable } from '../db.js';
 import type { Logger } from '../log.js';
 import { batchId } from './batch-id.js';
 import { BatchCancelledError, commitBatch, fenceBatch, type Range } from './ledger.js';
-import { backoff, sleep } from './backoff.js';
+import { backoff, sleep, within } from '../timing.js';
 import {
   noMetrics,
   UnavailableError,
@@ -185,15 +185,7 @@ export class CoalescingAllocator implements Counter {
   private async withinBudget(pending: Promise<Range>, budgetMs: number): Promise<Range | typeof BUDGET_EXCEEDED> {
     if (budgetMs === Number.POSITIVE_INFINITY) return pending;
     if (budgetMs <= 0) return BUDGET_EXCEEDED;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<typeof BUDGET_EXCEEDED>((resolve) => {
-      timer = setTimeout(() => resolve(BUDGET_EXCEEDED), budgetMs);
-    });
-    try {
-      return await Promise.race([pending, expired]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return within(pending, budgetMs, BUDGET_EXCEEDED);
   }
 
   /** Lets the fallback answer the batch; false if it could not (the batch then stays ours). */

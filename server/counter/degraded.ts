@@ -24,7 +24,7 @@ import type { Db } from '../db.js';
 import type { Logger } from '../log.js';
 import { batchId } from './batch-id.js';
 import { CoalescingAllocator, type Batch, type Fallback } from './allocator.js';
-import type { Journal } from './journal.js';
+import { JournalFullError, type Journal } from './journal.js';
 import { fenceBatch, type Range } from './ledger.js';
 import { replayEntries } from './replay.js';
 import {
@@ -60,6 +60,7 @@ export interface DegradedCounterOptions {
 }
 
 const unwritable = () => new UnavailableError('database unavailable and journal unwritable', 2);
+const full = () => new UnavailableError('database unavailable and journal full', 2);
 
 export class DegradedCounter implements Counter, Fallback {
   private modeNow: Mode = 'exact';
@@ -77,6 +78,8 @@ export class DegradedCounter implements Counter, Fallback {
   private surplus = 0;
   /** Handed-off batches: their statement may still commit with the full size, so they are fenced before shrinking. */
   private readonly handedOff = new Set<string>();
+  /** The journal refused an add for being full, and it was logged (once per episode). */
+  private fullReported = false;
 
   constructor(private readonly options: DegradedCounterOptions) {
     this.last = options.lastCommitted ?? 0;
@@ -140,8 +143,9 @@ export class DegradedCounter implements Counter, Fallback {
       await journal.add(batch.id, batch.n);
     } catch (err) {
       this.handedOff.delete(batch.id);
-      log.error({ err, journal: journal.path, batch: batch.id }, 'journal write failed: answering the batch 503');
-      for (const w of waiters) w.reject(unwritable());
+      if (err instanceof JournalFullError) this.reportFull(err);
+      else log.error({ err, journal: journal.path, batch: batch.id }, 'journal write failed: answering the batch 503');
+      for (const w of waiters) w.reject(err instanceof JournalFullError ? full() : unwritable());
       return false;
     }
     // If the original statement commits after all, record it: replay would
@@ -220,8 +224,16 @@ export class DegradedCounter implements Counter, Fallback {
     this.flushing = journal
       .add(batchId(), group.length)
       .then(
-        () => this.answer(group, group.length),
+        () => {
+          this.fullReported = false;
+          this.answer(group, group.length);
+        },
         (err: unknown) => {
+          if (err instanceof JournalFullError) {
+            this.reportFull(err);
+            for (const w of group) w.reject(full());
+            return;
+          }
           // The journal voids the entry on disk if its bytes may have reached it.
           log.error({ err, journal: journal.path }, 'journal write failed: answering 503');
           for (const w of group) w.reject(unwritable());
@@ -231,6 +243,16 @@ export class DegradedCounter implements Counter, Fallback {
         this.flushing = undefined;
         this.flush();
       });
+  }
+
+  /** A full journal answers every degraded request 503 until replay frees entries: logged once per episode. */
+  private reportFull(err: JournalFullError): void {
+    if (this.fullReported) return;
+    this.fullReported = true;
+    this.options.log.error(
+      { err, maxEntries: err.maxEntries, pending: this.options.journal.pendingIncrements },
+      'journal full: answering 503 until the database takes the pending entries (JOURNAL_MAX_ENTRIES)',
+    );
   }
 
   /**

@@ -54,7 +54,12 @@ export function buildCounter(deps: CounterDeps): BuiltCounter {
       }),
     };
   }
-  const journal = new Journal({ dir: config.journalDir, workerId: config.workerId, onSync: metrics.journalFsync });
+  const journal = new Journal({
+    dir: config.journalDir,
+    workerId: config.workerId,
+    onSync: metrics.journalFsync,
+    maxEntries: config.journalMaxEntries,
+  });
   const degraded = new DegradedCounter({
     db,
     log,

@@ -11,10 +11,11 @@
 // owner's pid and start time in the name let any worker tell whether the
 // owner is gone, so a file left by a dead process is replayed by another.
 
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { procStatFields } from '../proc-stat.js';
 import type { Range } from './ledger.js';
 
 export interface JournalEntry {
@@ -43,6 +44,22 @@ export interface JournalOptions {
   readonly onSync?: (seconds: number, records: number) => void;
   /** Opens the journal file for appending (default: fs.open with mode 0640). */
   readonly openFile?: (file: string) => Promise<JournalFile>;
+  /**
+   * Most entries pending at once (default DEFAULT_MAX_ENTRIES): memory and
+   * replay work stay bounded in a long outage, and an add past it is
+   * refused (JournalFullError, answered 503) instead of growing without end.
+   */
+  readonly maxEntries?: number;
+}
+
+export const DEFAULT_MAX_ENTRIES = 100_000;
+
+/** The journal holds `maxEntries` pending entries: nothing more is acknowledged until replay frees some. */
+export class JournalFullError extends Error {
+  constructor(readonly maxEntries: number) {
+    super(`journal full: ${maxEntries} entries pending, none accepted until the database takes them`);
+    this.name = 'JournalFullError';
+  }
 }
 
 interface Queued {
@@ -68,12 +85,7 @@ export async function writeFully(file: JournalFile, data: Buffer): Promise<void>
 
 /** This process's start time in clock ticks since boot (Linux), so pid reuse is detectable. */
 function startTicks(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  return procStatFields(pid)?.[19];
 }
 
 const FILE_NAME = /^journal-w(\d+)-p(\d+)-s(\w+)\.jsonl$/;
@@ -153,6 +165,9 @@ export class Journal {
   private writing: Promise<void> | undefined;
   private readonly durable = new Map<string, JournalEntry>();
   private pendingCount = 0;
+  /** Adds queued and not yet settled: they count against maxEntries too. */
+  private adding = 0;
+  private readonly maxEntries: number;
   /** A failed write may have left a partial line: the next write starts on a new line. */
   private tornTail = false;
   /**
@@ -164,6 +179,7 @@ export class Journal {
   private readonly unvoided = new Set<string>();
 
   constructor(private readonly options: JournalOptions) {
+    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     const ticks = startTicks(process.pid) ?? 'x';
     this.path = path.join(options.dir, `journal-w${options.workerId}-p${process.pid}-s${ticks}.jsonl`);
   }
@@ -193,16 +209,25 @@ export class Journal {
     return out;
   }
 
-  /** Records `n` increments under `id`; resolves once they are on disk. */
+  /** True when an add would be refused (maxEntries pending or being written). */
+  get full(): boolean {
+    return this.durable.size + this.adding >= this.maxEntries;
+  }
+
+  /** Records `n` increments under `id`; resolves once they are on disk. Rejects with JournalFullError when full. */
   async add(id: string, n: number): Promise<void> {
+    if (this.full) throw new JournalFullError(this.maxEntries);
     const entry: JournalEntry = { id, n, at: Date.now() };
     this.pendingCount += n;
+    this.adding += 1;
     try {
       await this.push(`${JSON.stringify({ op: 'add', ...entry } satisfies AddRecord)}\n`, id);
       this.durable.set(id, entry);
     } catch (error) {
       this.pendingCount -= n;
       throw error;
+    } finally {
+      this.adding -= 1;
     }
   }
 

@@ -95,13 +95,6 @@ export async function incrementOnce(db: Queryable): Promise<number> {
   return value;
 }
 
-export async function readCounter(db: Queryable): Promise<number> {
-  const rows = await db.query<{ value: number }>('SELECT value FROM counter WHERE id = 1', [], 'counter_read');
-  const value = rows[0]?.value;
-  if (value === undefined) throw new Error('counter row is missing: were migrations run?');
-  return value;
-}
-
 const COMMIT_MANY = `
   WITH input AS (
     SELECT t.batch_id, t.n, t.ord

@@ -17,6 +17,9 @@ export type Deadline = Pick<AbortSignal, 'aborted'> & {
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
 };
 
+/** A request's deadline that its owner can also end early (the HTTP layer, when the client has gone). */
+export type RequestDeadline = Deadline & { abort(): void };
+
 export interface Counter {
   /**
    * Hands out the next value, or rejects with UnavailableError. `signal` is

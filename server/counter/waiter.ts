@@ -5,23 +5,44 @@
 // answered only once, so a late success after a 503 is visible to the caller
 // (`resolve` returns false) and can be accounted for instead of lost.
 
-import { UnavailableError, type Allocation, type Deadline } from './types.js';
+import { UnavailableError, type Allocation, type Deadline, type RequestDeadline } from './types.js';
 
 export const deadlineError = () => new UnavailableError('no counter value within the request deadline');
 
 /**
- * A deadline `ms` from now. It has no timer until a slow path listens to it:
- * the fast path polls `aborted` from the allocator's one sweeper, because an
- * AbortSignal.timeout per request costs more CPU than the allocator itself.
+ * A deadline `ms` from now, which `abort()` ends at once (the client went
+ * away: a request not yet given a value then never takes one). It has no
+ * timer until a slow path listens to it: the fast path polls `aborted` from
+ * the allocator's one sweeper, because an AbortSignal.timeout per request
+ * costs more CPU than the allocator itself. Each listener runs once.
  */
-export function deadlineAfter(ms: number, now = Date.now()): Deadline {
+export function deadlineAfter(ms: number, now = Date.now()): RequestDeadline {
   const at = now + ms;
+  let ended = false;
+  let listening: { readonly timer: NodeJS.Timeout; readonly run: () => void }[] = [];
   return {
     get aborted() {
-      return Date.now() >= at;
+      return ended || Date.now() >= at;
     },
     addEventListener(_type, listener) {
-      setTimeout(listener, Math.max(0, at - Date.now())).unref();
+      let ran = false;
+      const run = () => {
+        if (ran) return;
+        ran = true;
+        listener();
+      };
+      if (ended) return queueMicrotask(run);
+      listening.push({ timer: setTimeout(run, Math.max(0, at - Date.now())).unref(), run });
+    },
+    abort() {
+      if (ended) return;
+      ended = true;
+      const now = listening;
+      listening = [];
+      for (const { timer, run } of now) {
+        clearTimeout(timer);
+        run();
+      }
     },
   };
 }

@@ -12,6 +12,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { createLogLimiter } from './log-limiter.js';
+import { within } from '../timing.js';
 
 interface Refusal {
   readonly status: number;
@@ -76,9 +77,11 @@ export class InFlight {
     const open = [...(this.#open.get(socket) ?? new Map<http.IncomingMessage, Promise<void>>())];
     const waits = open.filter(([req]) => req.complete).map(([, done]) => done);
     if (waits.length === 0) return Promise.resolve();
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)));
-    return Promise.race([Promise.all(waits).then(() => undefined), bound]).finally(() => clearTimeout(timer));
+    return within(
+      Promise.all(waits).then(() => undefined),
+      boundMs,
+      undefined,
+    );
   }
 }
 

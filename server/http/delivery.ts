@@ -11,10 +11,17 @@
 import type { Request, Response } from 'express';
 import type { Logger } from '../log.js';
 import type { HttpMetrics } from '../metrics.js';
+import type { RequestDeadline } from '../counter/types.js';
 
 export interface Delivery {
   /** True when the client is already gone, so no value should be taken for it. */
   gone(req: Request, res: Response): boolean;
+  /**
+   * Ends the request's deadline when its connection closes before the
+   * response is written: a request still waiting for a value then never
+   * takes one; a value already taken is accounted for by `handOut`.
+   */
+  abortWhenGone(req: Request, res: Response, deadline: RequestDeadline): void;
   /**
    * Records a value taken for this request and watches its response. Returns
    * false (and has logged the value as undelivered) if it cannot be written.
@@ -32,6 +39,17 @@ export function createDelivery(log: Logger, metrics: HttpMetrics | undefined): D
   };
   return {
     gone: (req, res) => res.destroyed || req.socket.destroyed || res.writableEnded,
+    abortWhenGone(req, res, deadline) {
+      // The response's close covers the request being answered; the socket's
+      // covers a pipelined request queued behind it (its response never closes).
+      const socket = req.socket;
+      const abort = () => deadline.abort();
+      socket.once('close', abort);
+      res.once('close', () => {
+        socket.off('close', abort);
+        abort();
+      });
+    },
     handOut(req, res, value, consistency) {
       metrics?.handedOut();
       if (res.destroyed || req.socket.destroyed || !req.socket.writable) {

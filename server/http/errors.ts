@@ -72,7 +72,10 @@ function classify(error: unknown): HttpError {
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const httpError = classify(error);
-    if (httpError.status >= 500) {
+    // A 503 from the counter is a refusal it chose (starting, a deadline, a
+    // full journal), logged where it was decided and by the request log as a
+    // warning; only an unexpected failure is an error here.
+    if (httpError.status >= 500 && !(error instanceof UnavailableError)) {
       log.error(
         { ...(res.locals.logFields as object | undefined), err: error },
         `${req.method} ${(req.route as { path?: string } | undefined)?.path ?? 'unmatched'} failed`,

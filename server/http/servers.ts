@@ -14,6 +14,7 @@ import type { RequestListener } from 'node:http';
 import { pino } from 'pino';
 import type { Logger } from '../log.js';
 import { handleClientErrors, InFlight } from './client-errors.js';
+import { sleep } from '../timing.js';
 
 export interface ServerTimeouts {
   readonly keepAliveTimeoutMs: number;
@@ -105,8 +106,6 @@ export function listen(server: http.Server, spec: ListenSpec): Promise<number> {
     });
   });
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Stops accepting, lets in-flight requests finish, then closes; resolves by `deadline` (ms since epoch). */
 export async function drainAndClose(server: http.Server, deadline: number, graceMs = 1000): Promise<void> {

@@ -15,6 +15,7 @@ import type { Counter } from '../counter/types.js';
 import type { Db } from '../db.js';
 import type { Logger } from '../log.js';
 import { createServer, listen, type ListenSpec, type ServerTimeouts } from './servers.js';
+import { within } from '../timing.js';
 
 export interface WarmUpOptions {
   /** Longest the warm-up may take; 0 disables it. */
@@ -41,7 +42,6 @@ export interface WarmUp {
 }
 
 const quiet: Logger = pino({ level: 'silent' });
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** Hands out values from its own sequence; never touches the database. */
 function warmUpCounter(): Counter {
@@ -62,7 +62,7 @@ async function openPool(db: WarmUpOptions['db'], size: number, deadline: number,
       await s.query('SELECT 1', [], 'warm_up');
       opened += 1;
       if (opened === size) allOpen();
-      await Promise.race([everyone, sleep(deadline - Date.now())]);
+      await within(everyone, deadline - Date.now(), undefined, { unref: true });
     }),
   );
   const settled = Promise.allSettled(sessions).then((results) => {
@@ -70,7 +70,7 @@ async function openPool(db: WarmUpOptions['db'], size: number, deadline: number,
     if (failed !== undefined)
       log.warn({ err: failed.reason as unknown }, 'warm-up: could not open every pool connection');
   });
-  await Promise.race([settled, sleep(deadline - Date.now())]);
+  await within(settled, deadline - Date.now(), undefined, { unref: true });
   return opened;
 }
 

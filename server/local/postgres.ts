@@ -14,6 +14,7 @@ import net from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { sleep } from '../timing.js';
 
 export interface PgClusterOptions {
   readonly dataDir: string;
@@ -188,8 +189,7 @@ export class PgCluster {
     }
     await this.exited;
     // Orphaned backends may take a moment to disappear.
-    for (let i = 0; i < 100 && spawnSync('pgrep', ['-g', String(pid)]).status === 0; i += 1)
-      await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && spawnSync('pgrep', ['-g', String(pid)]).status === 0; i += 1) await sleep(50);
   }
 
   private async signal(signal: NodeJS.Signals): Promise<void> {

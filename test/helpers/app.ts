@@ -8,6 +8,7 @@ import { createApp } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import { CoalescingAllocator } from '../../server/counter/allocator.js';
 import type { Counter } from '../../server/counter/types.js';
+import { deadlineAfter } from '../../server/counter/waiter.js';
 import { createDb, type Db } from '../../server/db.js';
 import { createServer, drainAndClose, listen } from '../../server/http/servers.js';
 import { createLogger, type Logger } from '../../server/log.js';
@@ -56,6 +57,8 @@ export async function startTestApp(
     });
   const app = createApp({
     counter: options.wrapCounter?.(theCounter) ?? theCounter,
+    // As in main.ts: one deadline per request, ended early if the client goes.
+    deadline: () => deadlineAfter(config.requestDeadlineMs),
     log,
     metrics,
     readiness: () => ({ ready: true, status: 'ready' }),

@@ -4,7 +4,7 @@
 
 import net, { type AddressInfo } from 'node:net';
 import anyTest, { type TestFn } from 'ava';
-import { readCounter } from '../../server/counter/ledger.js';
+import { readCounter } from '../helpers/counter.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { createAdminApp } from '../../server/app.js';
 import { silentLog, startTestApp, type TestApp } from '../helpers/app.js';

@@ -56,7 +56,15 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
   throw new Error(`${url} not ready within ${timeoutMs} ms`);
 }
 
+/**
+ * Below AVA's own timeout (120 s of silence, which kills the test process
+ * before any teardown runs): this one fails the test and runs the teardowns,
+ * so the pm2 daemon is killed even when the test hangs.
+ */
+const TEST_TIMEOUT_MS = 100_000;
+
 test('pm2 reload of every worker under steady load: no failed request, exact count', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS, 'pm2 reload test timed out');
   const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
   t.is(build.status, 0, build.stdout + build.stderr);
   const pg = await startPostgres();
@@ -73,9 +81,21 @@ test('pm2 reload of every worker under steady load: no failed request, exact cou
     JOURNAL_DIR: path.join(home, 'journal'),
     LOG_LEVEL: 'warn',
   };
-  t.teardown(async () => {
+  // Should the test process be stopped anyway (AVA's timeout, an interrupt), still kill the daemon.
+  const killDaemon = () => {
     spawnSync(pm2Bin, ['kill'], { env, timeout: 30_000 });
     rmSync(home, { recursive: true, force: true });
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    killDaemon();
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  t.teardown(async () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    killDaemon();
     await pg.destroy();
   });
   pm2(env, 'start', path.join(root, 'server', 'ecosystem.config.cjs'));

@@ -5,7 +5,7 @@
 
 import anyTest, { type TestFn } from 'ava';
 import { CoalescingAllocator } from '../../../server/counter/allocator.js';
-import { readCounter } from '../../../server/counter/ledger.js';
+import { readCounter } from '../../helpers/counter.js';
 import { UnavailableError, type CounterMetrics } from '../../../server/counter/types.js';
 import { loadConfig } from '../../../server/config.js';
 import { createDb, type Db } from '../../../server/db.js';

@@ -3,13 +3,8 @@
 
 import { randomUUID } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
-import {
-  BatchCancelledError,
-  commitBatch,
-  commitBatches,
-  fenceBatch,
-  readCounter,
-} from '../../../server/counter/ledger.js';
+import { BatchCancelledError, commitBatch, commitBatches, fenceBatch } from '../../../server/counter/ledger.js';
+import { readCounter } from '../../helpers/counter.js';
 import { useMigratedDatabase, type DatabaseContext } from '../../helpers/app.js';
 
 const test = anyTest as TestFn<DatabaseContext>;

@@ -3,15 +3,19 @@
 // undelivered, so the metrics' values handed out equal the database increase.
 
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import pg from 'pg';
 import type { Registry } from 'prom-client';
-import { readCounter } from '../../../server/counter/ledger.js';
+import { readCounter } from '../../helpers/counter.js';
 import type { Counter } from '../../../server/counter/types.js';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres.js';
 import { captureLog, startTestApp, type TestApp } from '../../helpers/app.js';
-import { exchange, parseResponses } from './raw-socket.js';
+import { connect, exchange, parseResponses } from './raw-socket.js';
 
 interface Context {
   pg: TestPostgres;
+  /** Its own database, for stalling the counter row without touching the others. */
+  stall: TestApp;
+  stallUrl: string;
   /** Answers as the service does. */
   app: TestApp;
   /** Takes its value 100 ms after the request arrived, as a slow database would. */
@@ -34,12 +38,15 @@ test.before(async (t) => {
   const { log, lines } = captureLog();
   const app = await startTestApp(await pg.freshDatabase(), {}, undefined, { log });
   const slow = await startTestApp(await pg.freshDatabase(), {}, undefined, { log, wrapCounter: slowly });
-  t.context = { pg, app, slow, lines };
+  const stallUrl = await pg.freshDatabase();
+  const stall = await startTestApp(stallUrl, {}, undefined, { log });
+  t.context = { pg, app, slow, stall, stallUrl, lines };
 });
 
 test.after.always(async (t) => {
   await t.context.app?.close();
   await t.context.slow?.close();
+  await t.context.stall?.close();
   await t.context.pg?.destroy();
 });
 
@@ -101,13 +108,21 @@ async function settled(t: ExecutionContext<Context>, app: TestApp, before: Books
 const POST = 'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n';
 
 test.serial(
-  'connections reset right after POST /: database increase == handed out == 2xx written + undelivered',
+  'connections reset right after POST /, then as many that stay: database increase == handed out == 2xx written + undelivered',
   async (t) => {
     const before = await books(t.context.app);
     await Promise.all(
       Array.from({ length: 20 }, () => exchange(t.context.app.port, POST, { resetAfterWrite: true, waitMs: 1000 })),
     );
+    // A value committed for a client that left before it was handed out is a
+    // spare, handed to the next request: as many clients that stay as left
+    // take every spare there can be.
+    for (let i = 0; i < 20; i += 1) {
+      const { text } = await exchange(t.context.app.port, POST, { until: /"message"/, waitMs: 3000 });
+      t.is(parseResponses(text)[0]?.status, 200);
+    }
     const change = await settled(t, t.context.app, before);
+    t.true(change.written >= 20);
     t.is(change.database, change.handedOut);
     t.is(change.handedOut, change.written + change.undelivered);
   },
@@ -149,5 +164,40 @@ test.serial(
       t.true(closed);
       t.deepEqual(change, { database: 1, handedOut: 1, written: 1, undelivered: 0 });
     }
+  },
+);
+
+test.serial(
+  'sockets closed while the database is stalled: no value is taken for them, and database increase == 2xx + undelivered',
+  async (t) => {
+    const { stall, stallUrl } = t.context;
+    const before = await books(stall);
+    // Another session holds the counter row: the first batch blocks on it, the other requests queue behind.
+    const holder = new pg.Client({ connectionString: stallUrl });
+    await holder.connect();
+    t.teardown(() => holder.end());
+    await holder.query('BEGIN');
+    await holder.query('SELECT value FROM counter WHERE id = 1 FOR UPDATE');
+    const N = 20;
+    const sockets = await Promise.all(Array.from({ length: N }, () => connect(stall.port)));
+    for (const socket of sockets) {
+      socket.on('error', () => undefined);
+      socket.write(POST);
+    }
+    await sleep(300);
+    for (const socket of sockets) socket.resetAndDestroy();
+    await sleep(300);
+    await holder.query('COMMIT');
+    // Clients that stay: the first takes the value the stalled batch committed for a client that left.
+    const answers = [];
+    for (let i = 0; i < 3; i += 1) answers.push(await exchange(stall.port, POST, { until: /"message"/, waitMs: 3000 }));
+    t.deepEqual(
+      answers.map((a) => parseResponses(a.text)[0]?.status),
+      [200, 200, 200],
+    );
+    const change = await settled(t, stall, before);
+    t.is(change.undelivered, 0, 'no value was taken for a request whose client had gone');
+    t.is(change.written, 3);
+    t.is(change.database, change.written + change.undelivered);
   },
 );

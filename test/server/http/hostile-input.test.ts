@@ -4,7 +4,7 @@
 
 import { gzipSync } from 'node:zlib';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import { readCounter } from '../../../server/counter/ledger.js';
+import { readCounter } from '../../helpers/counter.js';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres.js';
 import { captureLog, startTestApp, type TestApp } from '../../helpers/app.js';
 import { exchange, parseResponses, type RawOptions } from './raw-socket.js';

@@ -3,7 +3,7 @@
 // the app, stays within its budget, and moves no counter value.
 
 import anyTest, { type TestFn } from 'ava';
-import { readCounter } from '../../../server/counter/ledger.js';
+import { readCounter } from '../../helpers/counter.js';
 import { loadConfig } from '../../../server/config.js';
 import { createDb, type Db } from '../../../server/db.js';
 import { createWarmUp } from '../../../server/http/warm-up.js';

@@ -3,7 +3,8 @@
 
 import { randomUUID } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
-import { commitBatch, readCounter } from '../../../server/counter/ledger.js';
+import { commitBatch } from '../../../server/counter/ledger.js';
+import { readCounter } from '../../helpers/counter.js';
 import { pruneLedger, pruneLedgerJob } from '../../../server/jobs/prune-ledger.js';
 import { useMigratedDatabase, type DatabaseContext } from '../../helpers/app.js';
 

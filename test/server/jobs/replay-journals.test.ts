@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { batchId } from '../../../server/counter/batch-id.js';
-import { readCounter } from '../../../server/counter/ledger.js';
+import { readCounter } from '../../helpers/counter.js';
 import { replayOrphanedJournals } from '../../../server/jobs/replay-journals.js';
 import { createDb } from '../../../server/db.js';
 import { loadConfig } from '../../../server/config.js';
