@@ -31,7 +31,9 @@ const timings: Record<string, number> = {};
 interface State {
   rootfs?: Rootfs;
   baked: boolean;
-  lynisBefore?: number;
+  /** A second copy of the pristine tree, scored by Lynis while the first one is baked. */
+  untouched?: Rootfs;
+  lynisBefore?: Promise<{ index: number; tests: number; seconds: number }>;
   image?: BootedImage;
   pg?: NetnsPostgres;
   lastCounter?: number;
@@ -96,7 +98,9 @@ test.after.always('stop the container and the database, remove the tree', async 
   const stops: Promise<unknown>[] = [];
   if (state.image !== undefined) stops.push(state.image.stop());
   if (state.pg !== undefined) stops.push(state.pg.stop());
+  if (state.lynisBefore !== undefined) stops.push(state.lynisBefore);
   await Promise.allSettled(stops);
+  if (state.untouched !== undefined) await state.untouched.remove();
   if (state.rootfs !== undefined) await state.rootfs.remove();
   timed('total', (Date.now() - started) / 1000);
   t.log(`timings (s): ${JSON.stringify(timings)}`);
@@ -121,18 +125,18 @@ test.serial(
     const osRelease = await fs.readFile(rootfs.file('etc/os-release'), 'utf8');
     t.regex(osRelease, /^VERSION_CODENAME=trixie$/m);
     t.true((await fs.stat(rootfs.file('usr/bin/python3'))).isFile(), 'python3 is in the tree for Ansible');
+
+    // The Lynis baseline takes minutes of process spawning; it runs on a
+    // second tree from the same cached tarball while the first is baked
+    // (the bake mostly waits on the mirror), and is checked after the bake.
+    const copy = await Rootfs.create();
+    t.true(copy.cached, 'the second tree comes from the tarball the first one was made from or cached as');
+    state.untouched = copy.rootfs;
+    await copy.rootfs.mount();
+    state.lynisBefore = lynisIndex(copy.rootfs);
+    state.lynisBefore.catch(() => undefined); // awaited (and reported) by the lynis test below
   },
 );
-
-test.serial('lynis: the untouched tree is scored before the bake', async (t) => {
-  const rootfs = state.rootfs;
-  if (rootfs === undefined) return t.fail('no tree');
-  const before = await lynisIndex(rootfs);
-  timed('lynis (untouched)', before.seconds);
-  state.lynisBefore = before.index;
-  t.log(`Lynis hardening index, untouched debootstrap tree: ${before.index} (${before.tests} tests)`);
-  t.true(before.tests > 100, 'lynis ran its test suite');
-});
 
 test.serial(
   'bake: image-bake-local.sh runs bake.yml through the chroot connection, unmounts, and leaves no policy-rc.d behind',
@@ -159,6 +163,16 @@ test.serial(
     state.baked = true;
   },
 );
+
+test.serial('lynis: the untouched tree (a copy, scored during the bake) has a baseline score', async (t) => {
+  if (state.lynisBefore === undefined) return t.fail('no untouched tree');
+  const before = await state.lynisBefore;
+  timed('lynis (untouched, during the bake)', before.seconds);
+  t.log(`Lynis hardening index, untouched debootstrap tree: ${before.index} (${before.tests} tests)`);
+  t.true(before.tests > 100, 'lynis ran its test suite');
+  await state.untouched?.remove();
+  state.untouched = undefined;
+});
 
 test.serial(
   'bake: the app is root-owned under /opt/counter-api and its user is an unprivileged system account',
@@ -405,7 +419,11 @@ test.serial(
     t.is(host.failed, 0, JSON.stringify(host.checks.filter((c) => !c.ok)));
     t.false(host.live);
     t.true(host.passed >= 25, `${host.passed} checks`);
-    t.deepEqual(new Set(host.checks.map((c) => c.topic)), new Set(['packages', 'image', 'service', 'hardening']));
+    // Drift runs at rest too: the tree is compared with the manifest its own bake recorded.
+    t.deepEqual(
+      new Set(host.checks.map((c) => c.topic)),
+      new Set(['packages', 'image', 'drift', 'service', 'hardening']),
+    );
     t.regex(host.packages.libssl3t64 ?? '', /^3\./);
     t.deepEqual(fleet.images, { 'counter-api-local-test': ['rootfs'] });
     t.true(fleet.uniform);
@@ -475,15 +493,16 @@ test.serial('audit: an sshd drop-in that re-allows root login fails the hardenin
 test.serial('lynis: the baked tree scores higher than the untouched one (same run)', async (t) => {
   const rootfs = requireBaked();
   if (state.lynisBefore === undefined) return t.fail('no baseline score');
+  const before = (await state.lynisBefore).index;
   const after = await lynisIndex(rootfs);
   timed('lynis (baked)', after.seconds);
-  const line = `Lynis hardening index: untouched debootstrap tree ${state.lynisBefore}, baked tree ${after.index} (${after.tests} tests)`;
+  const line = `Lynis hardening index: untouched debootstrap tree ${before}, baked tree ${after.index} (${after.tests} tests)`;
   t.log(line);
   await fs.writeFile(
     path.join(cacheDir, 'lynis.json'),
-    `${JSON.stringify({ before: state.lynisBefore, after: after.index, tests: after.tests, remaining: after.suggestions }, null, 2)}\n`,
+    `${JSON.stringify({ before, after: after.index, tests: after.tests, remaining: after.suggestions }, null, 2)}\n`,
   );
-  t.true(after.index > state.lynisBefore, line);
+  t.true(after.index > before, line);
 });
 
 test.serial(
