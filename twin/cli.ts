@@ -5,6 +5,8 @@
 // or interrupted run; a second `up` starts from nothing.
 // Options for up: --size N (instances, a multiple of 3; default 3),
 // --version V (image version, default twin-1), --no-delay.
+// `patch-image [--version V]`: makes the patch drill's vulnerable image from V
+// (baked first if needed), so `up --version patch-vulnerable` boots on it.
 
 import { parseArgs } from 'node:util';
 import { fleetDown, fleetStatus, fleetUp } from './twin-lifecycle.js';
@@ -33,6 +35,16 @@ try {
       log(`up in ${summary.seconds.toFixed(1)} s: ${summary.instances.join(', ')}`);
       break;
     }
+    case 'patch-image': {
+      const { ensureImage } = await import('./image.js');
+      const { deriveVulnerable } = await import('./patch.js');
+      await ensureImage({ version: args.version, log });
+      const { image, versions } = await deriveVulnerable(args.version);
+      log(
+        `${image.version}: ${versions.vulnerable} (the fix is ${versions.fixed}), made in ${image.seconds.toFixed(0)} s`,
+      );
+      break;
+    }
     case 'status': {
       const status = await fleetStatus();
       console.log(args.json ? JSON.stringify(status, null, 2) : formatStatus(status));
@@ -45,7 +57,7 @@ try {
       break;
     }
     default:
-      throw new Error('usage: tsx twin/cli.ts up|status|down');
+      throw new Error('usage: tsx twin/cli.ts up|status|down|patch-image');
   }
 } catch (err) {
   console.error(`twin ${command ?? ''}: ${(err as Error).message}`);

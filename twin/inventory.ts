@@ -71,14 +71,22 @@ export interface AuditResult {
     uniform: boolean;
     hosts_with_failures: Record<string, string[]>;
   };
-  readonly hosts: Record<string, { packages: Record<string, string>; failed: number; passed: number }>;
+  readonly hosts: Record<
+    string,
+    {
+      packages: Record<string, string>;
+      failed: number;
+      passed: number;
+      checks?: { topic?: string; check?: string; ok?: boolean; actual?: string }[];
+    }
+  >;
   readonly output: string;
 }
 
-/** Runs ansible/audit.yml (or some of its tags) against every instance in the inventory. */
+/** Runs ansible/audit.yml (or some of its tags) against every instance in the inventory (or `limit`). */
 export async function runAudit(
   reportDir: string,
-  options: { tags?: readonly string[]; extraVars?: Record<string, unknown> } = {},
+  options: { tags?: readonly string[]; extraVars?: Record<string, unknown>; limit?: readonly string[] } = {},
 ): Promise<AuditResult> {
   await writeInventory();
   await fs.rm(reportDir, { recursive: true, force: true });
@@ -86,6 +94,15 @@ export async function runAudit(
   const args = ['-i', INVENTORY_FILE, 'audit.yml', '--forks', '3'];
   if (options.extraVars !== undefined) args.push('--extra-vars', JSON.stringify(options.extraVars));
   if (options.tags !== undefined) args.push('--tags', options.tags.join(','));
+  // A scoped audit (a canary): only these hosts, and the host-count floor is theirs (audit-hosts.yml).
+  if (options.limit !== undefined) {
+    args.push(
+      '--limit',
+      options.limit.join(','),
+      '--extra-vars',
+      JSON.stringify({ audit_expected_hosts: options.limit.length }),
+    );
+  }
   const started = Date.now();
   const result = await nsExec(TWIN_NETNS, 'ansible-playbook', args, {
     cwd: path.join(repoDir, 'ansible'),

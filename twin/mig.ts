@@ -1,6 +1,9 @@
 // A regional managed instance group with GCP's documented semantics and
 // nothing friendlier (https://cloud.google.com/compute/docs/instance-groups):
 //   - target size spread EVEN across the zones;
+//   - a canary (GCP's second version with a fixed target size): that many
+//     instances on the canary version, the rest on the template, placed in
+//     zone order, replaced with the same surge rules;
 //   - proactive rolling update, SUBSTITUTE: at most maxSurge instances above
 //     target (spread across zones) and at most maxUnavailable below it, both
 //     from rolloutPolicy() in terraform/serving-policy.ts; an old instance is
@@ -85,6 +88,8 @@ export class Mig {
   readonly minReadySec: number;
   readonly check: HttpCheck;
   template: string;
+  /** A canary version with its fixed size, beside the template (undefined: none). */
+  canary: { readonly version: string; readonly size: number } | undefined;
   private busy = new Set<Promise<unknown>>();
 
   constructor(
@@ -118,10 +123,53 @@ export class Mig {
     });
   }
 
-  /** Starts a proactive rolling update to `version`. */
+  /** Starts a proactive rolling update to `version` (ending any canary). */
   setTemplate(version: string): void {
     this.template = version;
+    this.canary = undefined;
     this.emit('rollout-started', undefined, version);
+  }
+
+  /** Starts a canary: `size` instances on `version`, the rest stay on the template. */
+  setCanary(version: string, size: number): void {
+    if (!Number.isInteger(size) || size < 1 || size >= this.options.targetSize) {
+      throw new Error(`canary size must be 1 to ${this.options.targetSize - 1}, got ${size}`);
+    }
+    this.canary = { version, size };
+    this.emit('canary-started', undefined, `${version} x ${size}`);
+  }
+
+  /** How many instances of each version zone `zone` should run (canary instances fill the zones in order). */
+  desiredVersions(zone: Zone): Map<string, number> {
+    const target = this.perZoneTarget();
+    const desired = new Map<string, number>();
+    let canaryHere = 0;
+    if (this.canary !== undefined && this.canary.version !== this.template) {
+      const before = this.options.zones.indexOf(zone) * target;
+      canaryHere = Math.max(0, Math.min(target, this.canary.size - before));
+      if (canaryHere > 0) desired.set(this.canary.version, canaryHere);
+    }
+    if (target - canaryHere > 0) desired.set(this.template, target - canaryHere);
+    return desired;
+  }
+
+  /** A zone's live instances split into those its desired versions keep (oldest first) and the surplus. */
+  private split(zone: Zone): { live: ManagedInstance[]; kept: ManagedInstance[]; surplus: ManagedInstance[] } {
+    const desired = this.desiredVersions(zone);
+    const live = [...this.instances.values()]
+      .filter((i) => i.zone === zone && i.status !== 'DELETING')
+      .sort((x, y) => x.createdAt - y.createdAt);
+    const counts = new Map<string, number>();
+    const kept: ManagedInstance[] = [];
+    const surplus: ManagedInstance[] = [];
+    for (const i of live) {
+      const have = counts.get(i.version) ?? 0;
+      if (have < (desired.get(i.version) ?? 0)) {
+        counts.set(i.version, have + 1);
+        kept.push(i);
+      } else surplus.push(i);
+    }
+    return { live, kept, surplus };
   }
 
   perZoneTarget(): number {
@@ -137,13 +185,15 @@ export class Mig {
     );
   }
 
-  /** True when every instance runs the template, is available, and the size is the target. */
+  /** True when every instance runs its desired version (template or canary), is available, and the size is the target. */
   isStable(): boolean {
     const all = [...this.instances.values()];
+    const settled = this.options.zones.every((zone) => {
+      const { kept, surplus } = this.split(zone);
+      return surplus.length === 0 && kept.length === this.perZoneTarget();
+    });
     return (
-      all.length === this.options.targetSize &&
-      all.every((i) => i.version === this.template && this.isAvailable(i)) &&
-      this.busy.size === 0
+      settled && all.length === this.options.targetSize && all.every((i) => this.isAvailable(i)) && this.busy.size === 0
     );
   }
 
@@ -193,13 +243,16 @@ export class Mig {
     // A regional MIG spreads maxSurge / maxUnavailable over its zones.
     const zoneSurge = Math.floor(this.maxSurge / this.options.zones.length);
     const zoneUnavailable = Math.floor(this.maxUnavailable / this.options.zones.length);
-    const live = [...this.instances.values()].filter((i) => i.zone === zone && i.status !== 'DELETING');
-    const current = live.filter((i) => i.version === this.template);
-    const old = live.filter((i) => i.version !== this.template);
-    // New instances: up to the target of current ones, never above target + surge in all.
+    const { live, kept, surplus: old } = this.split(zone);
+    // New instances: up to each desired version's count, never above target + surge in all.
     const ceiling = target + (old.length > 0 ? zoneSurge : 0);
-    const toCreate = Math.max(0, Math.min(ceiling - live.length, target - current.length));
-    for (let n = 0; n < toCreate; n++) this.createIn(zone);
+    let room = ceiling - live.length;
+    for (const [version, want] of this.desiredVersions(zone)) {
+      const missing = want - kept.filter((i) => i.version === version).length;
+      const toCreate = Math.max(0, Math.min(room, missing));
+      for (let n = 0; n < toCreate; n++) this.createIn(zone, undefined, version);
+      room -= toCreate;
+    }
     // Old instances leave only while the available count stays >= target - maxUnavailable,
     // and only as many as the current ones can replace.
     let available = live.filter((i) => this.isAvailable(i)).length;
@@ -220,7 +273,7 @@ export class Mig {
     throw new Error(`zone ${zone}: no free instance slot`);
   }
 
-  private createIn(zone: Zone, name?: string): void {
+  private createIn(zone: Zone, name?: string, version = this.template): void {
     const slot = name === undefined ? this.nextSlot(zone) : Number(name.split('-')[2]);
     const vm = name ?? instanceName(zone, slot);
     const ip = instanceAddress(zone, slot);
@@ -228,7 +281,7 @@ export class Mig {
       name: vm,
       zone,
       ip,
-      version: this.template,
+      version,
       createdAt: this.deps.now(),
       status: 'CREATING',
       health: 'UNKNOWN',
@@ -237,7 +290,7 @@ export class Mig {
       probing: false,
     };
     this.instances.set(vm, instance);
-    this.emit('create', vm, this.template);
+    this.emit('create', vm, version);
     this.track(
       (async () => {
         try {

@@ -118,6 +118,25 @@ async function mountsUnder(dir: string): Promise<string[]> {
     .reverse();
 }
 
+/** Marks in a command line that only twin processes carry (entered namespaces, state directories). */
+const TWIN_CMDLINE_MARKS = [`/run/netns/${TWIN_NETNS}`, `${TWIN_STATE_DIR}/`, '/var/tmp/ctwin-db'];
+
+/**
+ * Twin processes found by their command line, whatever namespace they are in
+ * (one left in a deleted namespace can no longer be found through it): a
+ * load generator, ansible or ssh under nsenter, a daemon of the database.
+ */
+async function twinProcesses(): Promise<number[]> {
+  const pids: number[] = [];
+  const own = new Set([process.pid, process.ppid]);
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || own.has(Number(entry))) continue;
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (TWIN_CMDLINE_MARKS.some((mark) => cmdline.includes(mark))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
 /** Processes whose network namespace is ctwin (anything the twin started there). */
 async function processesInTwinNet(): Promise<number[]> {
   const target = await fs.stat(`/run/netns/${TWIN_NETNS}`).catch(() => undefined);
@@ -140,6 +159,8 @@ export async function fleetDown(log: (line: string) => void): Promise<string[]> 
   }
   for (const pid of await strayNspawns()) process.kill(pid, 'SIGKILL');
   for (const mount of await mountsUnder(INSTANCES_DIR)) await execOk('umount', ['-l', mount]).catch(() => undefined);
+  // A bake killed mid-way leaves its chroot mounts (proc, sys, dev) under images/<version>.partial.
+  for (const mount of await mountsUnder(TWIN_STATE_DIR)) await execOk('umount', ['-l', mount]).catch(() => undefined);
   await stopLb();
   await stopMetadataServer();
   // A development twin (TWIN_NETNS=ctwin-<x>) runs no database: never touch the real one's hosts.
@@ -148,6 +169,13 @@ export async function fleetDown(log: (line: string) => void): Promise<string[]> 
   }
   // Anything else still in the namespace was started by the twin: it goes too.
   for (const pid of await processesInTwinNet()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  for (const pid of await twinProcesses()) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -167,8 +195,11 @@ export async function fleetDown(log: (line: string) => void): Promise<string[]> 
   const left: string[] = [];
   const ns = (await listNetns()).filter((n) => n.startsWith(TWIN_NETNS));
   if (ns.length > 0) left.push(`namespaces ${ns.join(', ')}`);
-  const mounts = await mountsUnder(INSTANCES_DIR);
+  const mounts = await mountsUnder(TWIN_STATE_DIR);
   if (mounts.length > 0) left.push(`mounts ${mounts.join(', ')}`);
+  await new Promise((r) => setTimeout(r, 200)); // SIGKILLed processes take a moment to go
+  const processes = await twinProcesses();
+  if (processes.length > 0) left.push(`processes ${processes.join(', ')}`);
   const nspawns = await strayNspawns();
   if (nspawns.length > 0) left.push(`nspawn pids ${nspawns.join(', ')}`);
   if ((await haproxyPid()) !== undefined) left.push('haproxy');

@@ -131,3 +131,47 @@ test('mig: a VM that stops running (crash) is recreated under the same name', as
   t.true(cloud.vms.get('vm-b-1')?.running);
   t.true(mig.isStable(), mig.describe());
 });
+
+test('mig: a canary puts exactly its size on the new version, keeping available >= target', async (t) => {
+  const cloud = fakeCloud();
+  const mig = new Mig({ zones: ['a', 'b', 'c'], targetSize: 3, version: 'v1', initialDelaySec: 300 }, cloud.deps);
+  await step(mig, cloud, 60);
+  mig.setCanary('v2', 1);
+  t.false(mig.isStable(), 'a canary not yet placed is not stable');
+  let minAvailable = Infinity;
+  let maxSize = 0;
+  await step(mig, cloud, 200, () => {
+    minAvailable = Math.min(minAvailable, [...mig.instances.values()].filter((i) => mig.isAvailable(i)).length);
+    maxSize = Math.max(maxSize, cloud.vms.size);
+  });
+  t.true(mig.isStable(), mig.describe());
+  const byVersion = (v: string) => [...cloud.vms.entries()].filter(([, vm]) => vm.version === v).map(([n]) => n);
+  t.deepEqual(byVersion('v2'), ['vm-a-2']);
+  t.deepEqual(byVersion('v1').sort(), ['vm-b-1', 'vm-c-1']);
+  t.is(minAvailable, 3);
+  t.true(maxSize <= 3 + mig.maxSurge);
+});
+
+test('mig: rolling to the canary version keeps the canary instance and replaces the others', async (t) => {
+  const cloud = fakeCloud();
+  const mig = new Mig({ zones: ['a', 'b', 'c'], targetSize: 3, version: 'v1', initialDelaySec: 300 }, cloud.deps);
+  await step(mig, cloud, 60);
+  mig.setCanary('v2', 1);
+  await step(mig, cloud, 200);
+  const canary = cloud.vms.get('vm-a-2');
+  mig.setTemplate('v2');
+  t.is(mig.canary, undefined);
+  await step(mig, cloud, 200);
+  t.true(mig.isStable(), mig.describe());
+  t.deepEqual([...cloud.vms.keys()].sort(), ['vm-a-2', 'vm-b-2', 'vm-c-2']);
+  t.is(cloud.vms.get('vm-a-2'), canary, 'the canary VM was not recreated');
+  t.false(cloud.events.some((e) => e.type === 'delete' && e.instance === 'vm-a-2'));
+});
+
+test('mig: a canary of zero, or of the whole group, is refused', (t) => {
+  const cloud = fakeCloud();
+  const mig = new Mig({ zones: ['a', 'b', 'c'], targetSize: 3, version: 'v1', initialDelaySec: 300 }, cloud.deps);
+  t.throws(() => mig.setCanary('v2', 0), { message: /canary size/ });
+  t.throws(() => mig.setCanary('v2', 3), { message: /canary size/ });
+  t.is(mig.canary, undefined);
+});
