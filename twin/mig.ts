@@ -9,8 +9,8 @@
 //     from rolloutPolicy() in terraform/serving-policy.ts; an old instance is
 //     removed only when that keeps the available count within limits;
 //   - "available" = RUNNING, the autohealing health check passed once, and
-//     min_ready_sec elapsed since (0 unless serving-policy.ts sets it);
-//   - autohealing on AUTOHEAL_CHECK (/healthz, its interval, timeout and
+//     min_ready_sec elapsed since (MIN_READY_SEC in serving-policy.ts);
+//   - autohealing on AUTOHEAL_CHECK (its path, interval, timeout and
 //     unhealthy threshold) after the initial delay, and recreation of an
 //     instance whose VM is no longer running (a crash);
 //   - removal = out of the backend service (connection draining), graceful
