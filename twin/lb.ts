@@ -200,7 +200,30 @@ export interface ServerState {
   readonly addr: string;
   /** UP, DOWN, DRAIN, MAINT... as `show stat` gives it. */
   readonly status: string;
+  /** Requests open on it now (`scur`). */
   readonly sessions: number;
+  /** Requests ever sent to it (`stot`). */
+  readonly total: number;
+}
+
+/**
+ * An upper bound on the requests in flight on `victims` when they died: those
+ * open at the last read before the kill, plus every request the load
+ * balancer sent them between that read and the first read after the kill
+ * (a request dispatched in that gap was on its way to a dying VM; reading
+ * `scur` alone before the kill misses it).
+ */
+export function inFlightBound(
+  victims: readonly string[],
+  before: readonly ServerState[],
+  after: readonly ServerState[],
+): number {
+  return victims.reduce((n, v) => {
+    const b = before.find((s) => s.name === v);
+    if (b === undefined) return n;
+    const a = after.find((s) => s.name === v);
+    return n + b.sessions + Math.max(0, (a?.total ?? b.total) - b.total);
+  }, 0);
 }
 
 export async function listServers(): Promise<ServerState[]> {
@@ -217,6 +240,7 @@ export async function listServers(): Promise<ServerState[]> {
       addr: f[col('addr')] ?? '',
       status: f[col('status')] ?? '',
       sessions: Number(f[col('scur')] ?? 0),
+      total: Number(f[col('stot')] ?? 0),
     }));
 }
 

@@ -6,6 +6,7 @@ import test from 'ava';
 import { duplicateExactValues, measure, percentile } from '../../twin/drills/analysis.js';
 import { evaluateGoals, min2xxFraction, noIncrementLostOrDoubled, exactAgainWithin } from '../../twin/drills/goals.js';
 import { renderMarkdown } from '../../twin/drills/report.js';
+import { inFlightBound } from '../../twin/lb.js';
 import type { Sample } from '../../twin/drills/sample.js';
 
 const T0 = 1_700_000_000_000;
@@ -104,4 +105,17 @@ test('renderMarkdown: names the verdict of every goal', (t) => {
   });
   t.regex(text, /# Drill `x`: PASS/);
   t.is(text.match(/\| pass \|/g)?.length, 2);
+});
+
+test('inFlightBound: the sessions open before the kill plus those sent to the victim while it was killed', (t) => {
+  const server = (name: string, sessions: number, total: number) => ({ name, addr: '', status: 'UP', sessions, total });
+  const before = [server('vm-a-1', 1, 500), server('vm-b-1', 2, 480)];
+  // One request was dispatched to vm-a-1 after the read and before the kill
+  // landed: reading the open sessions alone (1) misses it.
+  const after = [server('vm-a-1', 0, 501), server('vm-b-1', 3, 490)];
+  t.is(inFlightBound(['vm-a-1'], before, after), 2);
+  t.is(inFlightBound(['vm-a-1', 'vm-b-1'], before, after), 2 + 12);
+  // A victim already gone from the table after the kill: its open sessions still count.
+  t.is(inFlightBound(['vm-a-1'], before, []), 1);
+  t.is(inFlightBound(['vm-c-1'], before, after), 0);
 });

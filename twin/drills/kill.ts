@@ -7,7 +7,7 @@
 
 import { READINESS_CHECK } from '../../terraform/serving-policy.js';
 import { crashInstance } from '../instance.js';
-import { listServers } from '../lb.js';
+import { inFlightBound, listServers } from '../lb.js';
 import { factGoal, maxFailures } from './goals.js';
 import type { DrillSpec } from './harness.js';
 import { lbChangeAfter, startController, waitServing, type Controller } from './fleet-control.js';
@@ -44,9 +44,10 @@ export const drill: DrillSpec = {
     if (c === undefined) throw new Error('no controller');
     const victim = process.env.TWIN_KILL ?? [...c.mig.instances.keys()].sort()[0];
     if (victim === undefined) throw new Error('no instance to kill');
-    const inFlight = (await listServers()).find((s) => s.name === victim)?.sessions ?? 0;
+    const before = await listServers();
     const at = Date.now();
     await crashInstance(victim);
+    const inFlight = inFlightBound([victim], before, await listServers());
     ctx.fact('victim', victim);
     ctx.fact('inFlightAtKill', inFlight);
     ctx.log(`killed ${victim} (${inFlight} requests in flight)`);

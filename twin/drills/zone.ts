@@ -6,7 +6,7 @@
 // flight on the lost instances; p99 during the outage at most 50 ms.
 
 import { crashInstance } from '../instance.js';
-import { listServers } from '../lb.js';
+import { inFlightBound, listServers } from '../lb.js';
 import type { Zone } from '../topology.js';
 import { factGoal, maxFailures, p99DuringAtMost } from './goals.js';
 import type { DrillSpec } from './harness.js';
@@ -39,11 +39,11 @@ export const drill: DrillSpec = {
     const c = controller;
     if (c === undefined) throw new Error('no controller');
     const victims = [...c.mig.instances.values()].filter((i) => i.zone === zone).map((i) => i.name);
-    const servers = await listServers();
-    const inFlight = victims.reduce((n, v) => n + (servers.find((s) => s.name === v)?.sessions ?? 0), 0);
+    const before = await listServers();
     c.unavailableZones.add(zone);
     const at = Date.now();
     await Promise.all(victims.map((v) => crashInstance(v)));
+    const inFlight = inFlightBound(victims, before, await listServers());
     ctx.fact('zone', zone);
     ctx.fact('lost', victims.join(' '));
     ctx.fact('inFlightAtKill', inFlight);
