@@ -428,16 +428,16 @@ test.serial(
     t.deepEqual(fleet.images, { 'counter-api-local-test': ['rootfs'] });
     t.true(fleet.uniform);
     // Nothing that persists in the image changed: Ansible's scratch space
-    // (/root/.ansible) aside, and /tmp and /run, which are tmpfs on a booted
-    // image (systemd-analyze and Ansible modules use them while auditing).
-    const scratch = ['root/.ansible', 'tmp', 'run'].flatMap((dir) => [
-      '-not',
-      '-path',
-      `${rootfs.dir}/${dir}`,
-      '-not',
-      '-path',
-      `${rootfs.dir}/${dir}/*`,
-    ]);
+    // (/root/.ansible) aside, /tmp and /run, which are tmpfs on a booted
+    // image (systemd-analyze and Ansible modules use them while auditing),
+    // and apt's binary package caches (/var/cache/apt/*.bin), which any
+    // reader of the package lists (package_facts) rebuilds when an apt run
+    // before it (the pins test) left them stale: derived from /var/lib, no
+    // state of their own.
+    const scratch = [
+      ...['root/.ansible', 'tmp', 'run'].flatMap((dir) => [dir, `${dir}/*`]),
+      ...['var/cache/apt', 'var/cache/apt/pkgcache.bin', 'var/cache/apt/srcpkgcache.bin'],
+    ].flatMap((p) => ['-not', '-path', `${rootfs.dir}/${p}`]);
     const changed = await runOk('find', [rootfs.dir, '-xdev', '-newer', marker, ...scratch, '-print'], {
       timeoutMs: 60_000,
     });
