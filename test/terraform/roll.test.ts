@@ -111,7 +111,7 @@ test('roll: the command rewrites the release file, re-synthesizes and prints the
     t.regex(run.stdout, new RegExp(`rollback: npm run infra:roll -- --image ${STABLE.image}`));
     t.regex(
       run.stdout,
-      /canary in europe-west1: 1 of 3 VMs at the minimum, 1 of 9 at the maximum \(a percentage rounds up\)/,
+      /canary in europe-west1: 1 of 3 VMs at the minimum, 1 of 6 at the maximum \(a percentage rounds up\)/,
     );
     const bad = spawnSync(process.execPath, ['--import=tsx', 'terraform/roll.ts', '--image', 'family/counter-api'], {
       env,
