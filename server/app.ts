@@ -3,14 +3,14 @@
 // so tests build it in-process on port 0 and main.ts is the only side effect.
 
 import express, { type RequestHandler } from 'express';
-import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { Counter, RequestDeadline } from './counter/types.js';
 import { clientAddress, GOOGLE_FRONT_ENDS, type ProxyTrust } from './http/client-address.js';
 import { createDelivery } from './http/delivery.js';
 import { errorHandler, HttpError, notFound } from './http/errors.js';
-import { closeUnlessContinued, declaredBodyWithin, validHost } from './http/request-checks.js';
-import { requestLog } from './http/request-log.js';
+import { checkHost, closeUnlessContinued, declaredBodyWithin } from './http/request-checks.js';
+import { requestLogger } from './http/request-log.js';
+import { applySecurityHeaders, captureHelmet } from './http/security-headers.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
@@ -92,22 +92,29 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   strictRouting(app);
-  app.use(helmet());
-  app.use(
-    requestLog({
-      log: deps.log,
-      sample: deps.requestLogSample ?? 1,
-      observe: deps.metrics?.observeRequest ?? (() => undefined),
-      clientAddress: clientAddress(deps.proxies ?? { trustedProxyRanges: GOOGLE_FRONT_ENDS, forwardedForHops: 2 }),
-      project: deps.project,
-    }),
-  );
-  app.use((_req, res, next) => {
+  // One middleware for what every request needs before routing, in this
+  // order: helmet's headers (computed once), the request log, no caching, the
+  // drain's Connection: close, then the Host and Expect checks (which throw to
+  // the error handler, with the headers and log already in place). Separate
+  // app.use layers cost CPU on every request: docs/benchmarks.md.
+  const securityHeaders = captureHelmet();
+  const logRequest = requestLogger({
+    log: deps.log,
+    sample: deps.requestLogSample ?? 1,
+    observe: deps.metrics?.observeRequest ?? (() => undefined),
+    clientAddress: clientAddress(deps.proxies ?? { trustedProxyRanges: GOOGLE_FRONT_ENDS, forwardedForHops: 2 }),
+    project: deps.project,
+  });
+  const preamble: RequestHandler = (req, res, next) => {
+    applySecurityHeaders(securityHeaders, res);
+    logRequest(req, res);
     res.setHeader('Cache-Control', 'no-store');
     if (deps.draining?.() === true) res.setHeader('Connection', 'close');
+    closeUnlessContinued(req, res);
+    checkHost(req);
     next();
-  });
-  app.use(closeUnlessContinued, validHost);
+  };
+  app.use(preamble);
 
   const delivery = createDelivery(deps.log, deps.metrics?.http);
   const count: RequestHandler = async (req, res) => {

@@ -1,9 +1,10 @@
 // Checks that run before routing, where RFC 9112 asks for a 400 or the
 // request can be refused without reading it: exactly one valid Host header
 // (HTTP/1.1), and a declared body over the limit refused with 413 at once,
-// before any of it is read and before `100 Continue` is sent.
+// before any of it is read and before `100 Continue` is sent. The first two
+// are plain functions the app's preamble middleware calls (server/app.ts).
 
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { HttpError } from './errors.js';
 
 // RFC 9112 §3.2 / RFC 3986: uri-host [ ":" port ]; reg-name, IPv4 or IP-literal.
@@ -18,26 +19,24 @@ function hostLines(rawHeaders: readonly string[]): string[] {
 }
 
 /** 400 for a missing (HTTP/1.1), repeated or invalid Host header (RFC 9112 §3.2). */
-export const validHost: RequestHandler = (req, _res, next) => {
+export function checkHost(req: Request): void {
   const hosts = hostLines(req.rawHeaders);
   if (hosts.length > 1) throw new HttpError(400, 'bad_request', 'more than one Host header');
   if (hosts.length === 0 && req.httpVersion === '1.1') throw new HttpError(400, 'bad_request', 'missing Host header');
   if (hosts.length === 1 && !HOST.test(hosts[0] ?? '')) throw new HttpError(400, 'bad_request', 'invalid Host header');
-  next();
-};
+}
 
 /**
  * A client that sent `Expect: 100-continue` and gets a final answer without
  * `100 Continue` may or may not send its body next: the connection closes
  * after that answer, so a body is never read as the next request.
  */
-export const closeUnlessContinued: RequestHandler = (req, res, next) => {
+export function closeUnlessContinued(req: Request, res: Response): void {
   if (req.headers.expect?.toLowerCase() === '100-continue') {
     res.locals.keepAliveAfterContinue = res.shouldKeepAlive;
     res.shouldKeepAlive = false;
   }
-  next();
-};
+}
 
 /** 413 at once for a declared body over `limit`; else `100 Continue` if the client waits for it. */
 export function declaredBodyWithin(limit: number): RequestHandler {

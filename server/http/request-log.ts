@@ -7,7 +7,7 @@
 // logging cost.
 
 import { randomUUID } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, Response } from 'express';
 import type { Logger } from '../log.js';
 import type { ClientAddress } from './client-address.js';
 import { traceFields } from './trace-context.js';
@@ -31,9 +31,14 @@ export function truncate(value: string | undefined, max: number): string | undef
   return `${value.slice(0, max)}…(${value.length} chars)`;
 }
 
-export function requestLog(options: RequestLogOptions): RequestHandler {
+/**
+ * Starts a request's bookkeeping; called from the app's one preamble
+ * middleware (server/app.ts), not as a middleware of its own: each Express
+ * layer costs CPU on every request.
+ */
+export function requestLogger(options: RequestLogOptions): (req: Request, res: Response) => void {
   const { log, sample, observe } = options;
-  return (req, res, next) => {
+  return (req, res) => {
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
     const incoming = req.get('x-request-id');
@@ -67,6 +72,5 @@ export function requestLog(options: RequestLogOptions): RequestHandler {
       if (res.statusCode >= 500) log.warn(entry, 'request failed');
       else log.info(entry, 'request');
     });
-    next();
   };
 }
