@@ -12,18 +12,46 @@ import { TWIN_STATE_DIR } from './image.js';
 
 export const GUEST_DIR = path.join(TWIN_STATE_DIR, 'guest');
 
-const RUNNER = `#!/bin/bash
+/** Shell function shared by the two stand-ins: reads one instance attribute. */
+const METADATA_FETCH = `# A VM's network may not be up when this runs: "no answer" (no connection,
+# or a 5xx) is waited for, up to TWIN_METADATA_WAIT_S seconds, and then fails
+# the unit loudly; only a 404 means the attribute is absent. Treating a
+# connection error as "absent" once booted an instance without its settings.
+md=\${TWIN_METADATA_URL:-http://metadata.google.internal/computeMetadata/v1/instance/attributes}
+metadata() { # attribute file -> 0 found, 1 absent (404), 2 no answer in time
+  local status=000 deadline=$((SECONDS + \${TWIN_METADATA_WAIT_S:-120}))
+  while ((SECONDS < deadline)); do
+    status=$(curl -sS -o "$2" -w '%{http_code}' --connect-timeout 2 --max-time 10 \\
+      -H 'Metadata-Flavor: Google' "$md/$1" 2>/dev/null) || true
+    [[ $status == 000 || $status == 5?? ]] || break
+    sleep 1
+  done
+  case $status in
+    200) return 0 ;;
+    404) return 1 ;;
+    *)
+      echo "metadata server did not answer for $1 (last HTTP status $status)" >&2
+      return 2
+      ;;
+  esac
+}
+`;
+
+export const RUNNER = `#!/bin/bash
 # Twin stand-in for /usr/bin/google_metadata_script_runner: fetch the
 # startup-script or shutdown-script attribute and run it, output to the journal.
 set -uo pipefail
 kind=\${1:?usage: google_metadata_script_runner startup|shutdown}
-md=http://metadata.google.internal/computeMetadata/v1/instance/attributes
-script=$(mktemp /run/metadata-script.XXXXXX)
+${METADATA_FETCH}script=$(mktemp /run/metadata-script.XXXXXX)
 trap 'rm -f "$script"' EXIT
-if ! curl -fsS --retry 5 --retry-connrefused --retry-delay 1 -H 'Metadata-Flavor: Google' "$md/$kind-script" >"$script"; then
-  echo "google_metadata_script_runner: no $kind-script in metadata"
-  exit 0
-fi
+metadata "$kind-script" "$script"
+case $? in
+  1)
+    echo "google_metadata_script_runner: no $kind-script in metadata"
+    exit 0
+    ;;
+  2) exit 1 ;;
+esac
 echo "google_metadata_script_runner: starting $kind script"
 bash "$script"
 code=$?
@@ -31,14 +59,20 @@ echo "google_metadata_script_runner: $kind script finished with exit status $cod
 exit 0
 `;
 
-const AGENT = `#!/bin/bash
+export const AGENT = `#!/bin/bash
 # Twin stand-in for google-guest-agent's first-boot work: fresh SSH host keys
 # (the sealed image has none), and the account named in the ssh-keys
 # attribute ("user:key"), in the sudo group as the agent's google-sudoers.
 set -uo pipefail
 ssh-keygen -A
-md=http://metadata.google.internal/computeMetadata/v1/instance/attributes
-keys=$(curl -fsS --retry 5 --retry-connrefused --retry-delay 1 -H 'Metadata-Flavor: Google' "$md/ssh-keys") || exit 0
+${METADATA_FETCH}keys_file=$(mktemp /run/ssh-keys.XXXXXX)
+trap 'rm -f "$keys_file"' EXIT
+metadata ssh-keys "$keys_file"
+case $? in
+  1) exit 0 ;;
+  2) exit 1 ;;
+esac
+keys=$(<"$keys_file")
 while IFS= read -r line; do
   user=\${line%%:*}
   key=\${line#*:}
