@@ -137,6 +137,11 @@ export function patroniConfig(node: NodeName, credentials: Credentials, tuning: 
       pg_hba: [
         'local all all peer',
         `host replication replicator ${TWIN_SUBNET} scram-sha-256`,
+        // Patroni reads a node's own timeline over a replication connection
+        // to localhost (its local_replication_address) before deciding to
+        // pg_rewind a former primary; refused, it never decides, and a
+        // primary killed under load (WAL past the fork) never rejoins.
+        'host replication replicator 127.0.0.1/32 scram-sha-256',
         'host all postgres 127.0.0.1/32 scram-sha-256',
         `host all postgres ${TWIN_SUBNET} scram-sha-256`,
         `${app} all all ${TWIN_SUBNET} scram-sha-256`,
