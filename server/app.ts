@@ -120,9 +120,9 @@ export function createApp(deps: AppDeps): express.Express {
   const count: RequestHandler = async (req, res) => {
     if (delivery.gone(req, res)) return;
     const deadline = deps.deadline?.();
-    if (deadline !== undefined) delivery.abortWhenGone(req, res, deadline);
+    const watched = delivery.watch(req, res, deadline);
     const { value, consistency } = await deps.counter.next(deadline);
-    if (!delivery.handOut(req, res, value, consistency)) return;
+    if (!watched.handOut(value, consistency)) return;
     res.setHeader('Counter-Consistency', consistency);
     res.status(200).json({ timestamp: Math.floor(Date.now() / 1000), counter: value, message: 'Hello world' });
   };

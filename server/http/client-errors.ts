@@ -60,22 +60,25 @@ export function errorResponse(refusal: Refusal, requestId: string): string {
  * request's own body belongs to that request, which is answered at once.
  */
 export class InFlight {
-  readonly #open = new WeakMap<Duplex, Map<http.IncomingMessage, Promise<void>>>();
+  // Per request only a set entry and one listener: a promise per request
+  // cost CPU on every request, while they are needed only after a parse error.
+  readonly #open = new WeakMap<Duplex, Set<http.ServerResponse>>();
 
   track(req: http.IncomingMessage, res: http.ServerResponse): void {
     let open = this.#open.get(req.socket);
     if (open === undefined) {
-      open = new Map();
+      open = new Set();
       this.#open.set(req.socket, open);
     }
     const pending = open;
-    pending.set(req, new Promise<void>((resolve) => res.once('close', () => resolve())));
-    res.once('close', () => pending.delete(req));
+    pending.add(res);
+    res.once('close', () => pending.delete(res));
   }
 
   settled(socket: Duplex, boundMs: number): Promise<void> {
-    const open = [...(this.#open.get(socket) ?? new Map<http.IncomingMessage, Promise<void>>())];
-    const waits = open.filter(([req]) => req.complete).map(([, done]) => done);
+    const waits = [...(this.#open.get(socket) ?? [])]
+      .filter((res) => res.req.complete)
+      .map((res) => new Promise<void>((resolve) => res.once('close', () => resolve())));
     if (waits.length === 0) return Promise.resolve();
     return within(
       Promise.all(waits).then(() => undefined),

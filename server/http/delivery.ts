@@ -17,16 +17,21 @@ export interface Delivery {
   /** True when the client is already gone, so no value should be taken for it. */
   gone(req: Request, res: Response): boolean;
   /**
-   * Ends the request's deadline when its connection closes before the
-   * response is written: a request still waiting for a value then never
-   * takes one; a value already taken is accounted for by `handOut`.
+   * Watches a request that is about to ask for a value, with one listener on
+   * its response (and one on its socket while it waits): when the connection
+   * closes before the response is written, the deadline ends, so a request
+   * still waiting never takes a value; a value already handed out whose
+   * response was not written in full is logged and counted as undelivered.
    */
-  abortWhenGone(req: Request, res: Response, deadline: RequestDeadline): void;
+  watch(req: Request, res: Response, deadline: RequestDeadline | undefined): Watched;
+}
+
+export interface Watched {
   /**
-   * Records a value taken for this request and watches its response. Returns
-   * false (and has logged the value as undelivered) if it cannot be written.
+   * Records a value taken for this request. Returns false (and has logged
+   * the value as undelivered) if it cannot be written.
    */
-  handOut(req: Request, res: Response, value: number, consistency: string): boolean;
+  handOut(value: number, consistency: string): boolean;
 }
 
 export function createDelivery(log: Logger, metrics: HttpMetrics | undefined): Delivery {
@@ -39,31 +44,35 @@ export function createDelivery(log: Logger, metrics: HttpMetrics | undefined): D
   };
   return {
     gone: (req, res) => res.destroyed || req.socket.destroyed || res.writableEnded,
-    abortWhenGone(req, res, deadline) {
+    watch(req, res, deadline) {
       // The response's close covers the request being answered; the socket's
       // covers a pipelined request queued behind it (its response never closes).
       const socket = req.socket;
-      const abort = () => deadline.abort();
-      socket.once('close', abort);
+      const abort = () => deadline?.abort();
+      if (deadline !== undefined) socket.once('close', abort);
+      let handed: { readonly value: number; readonly consistency: string } | undefined;
       res.once('close', () => {
-        socket.off('close', abort);
-        abort();
+        if (deadline !== undefined) {
+          socket.off('close', abort);
+          deadline.abort();
+        }
+        // writableFinished: end() was called and every byte reached the
+        // kernel ('finish' has been emitted).
+        if (handed !== undefined && !res.writableFinished) {
+          lost(res, handed.value, handed.consistency, 'closed_while_writing');
+        }
       });
-    },
-    handOut(req, res, value, consistency) {
-      metrics?.handedOut();
-      if (res.destroyed || req.socket.destroyed || !req.socket.writable) {
-        lost(res, value, consistency, 'closed_before_response');
-        return false;
-      }
-      let finished = false;
-      res.once('finish', () => {
-        finished = true;
-      });
-      res.once('close', () => {
-        if (!finished) lost(res, value, consistency, 'closed_while_writing');
-      });
-      return true;
+      return {
+        handOut(value, consistency) {
+          metrics?.handedOut();
+          if (res.destroyed || socket.destroyed || !socket.writable) {
+            lost(res, value, consistency, 'closed_before_response');
+            return false;
+          }
+          handed = { value, consistency };
+          return true;
+        },
+      };
     },
   };
 }
