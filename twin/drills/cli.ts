@@ -59,3 +59,7 @@ const report = await runDrill(module.drill, options).finally(() => bare?.stop())
 for (const goal of report.goals) console.log(`${goal.pass ? 'pass' : 'FAIL'}  ${goal.description}: ${goal.actual}`);
 console.log(`report: ${path.relative(process.cwd(), report.files.markdown)}`);
 process.exitCode = report.pass ? 0 : 1;
+// The report is written; handles a drill leaves behind (pooled connections,
+// a controller's timers) must not keep the command alive: one `zone` run sat
+// for 7 minutes after its report until interrupted.
+setTimeout(() => process.exit(), 1000).unref();
