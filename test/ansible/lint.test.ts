@@ -36,6 +36,7 @@ const playbooks = [
   'audit-hosts.yml',
   'audit-drift.yml',
   'audit-cve.yml',
+  'audit-verdict.yml',
   'known-hosts.yml',
   'smoke.yml',
   'seal.yml',

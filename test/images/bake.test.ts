@@ -467,6 +467,24 @@ test.serial(
   },
 );
 
+test.serial(
+  'audit: a topic playbook run on its own fails when its checks fail, and passes when they pass',
+  async (t) => {
+    const rootfs = requireBaked();
+    // Before audit-verdict.yml, audit-packages.yml alone exited 0 with a failed check.
+    const failing = await playbook('audit-packages.yml', {
+      root: rootfs.dir,
+      label: 'audit-packages-alone-too-old',
+      extraVars: { audit_min_package_versions: { libssl3t64: '99:0' } },
+    });
+    t.not(failing.code, 0, 'the topic alone fails');
+    t.regex(failing.stdout, /1 check\(s\) failed on rootfs: \['*libssl3t64 >= 99:0'*\]/);
+    const passing = await playbook('audit-packages.yml', { root: rootfs.dir, label: 'audit-packages-alone' });
+    t.is(passing.code, 0, passing.stdout.slice(-2000));
+    t.regex(passing.stdout, /\d+ check\(s\) passed/);
+  },
+);
+
 test.serial('audit: an sshd drop-in that re-allows root login fails the hardening audit', async (t) => {
   const rootfs = requireBaked();
   const weak = rootfs.file('etc/ssh/sshd_config.d/00-aaa-weak.conf');
