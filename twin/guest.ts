@@ -59,7 +59,7 @@ echo "google_metadata_script_runner: $kind script finished with exit status $cod
 exit 0
 `;
 
-export const AGENT = `#!/bin/bash
+const AGENT = `#!/bin/bash
 # Twin stand-in for google-guest-agent's first-boot work: fresh SSH host keys
 # (the sealed image has none), and the account named in the ssh-keys
 # attribute ("user:key"), in the sudo group as the agent's google-sudoers.

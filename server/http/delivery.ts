@@ -52,10 +52,8 @@ export function createDelivery(log: Logger, metrics: HttpMetrics | undefined): D
       if (deadline !== undefined) socket.once('close', abort);
       let handed: { readonly value: number; readonly consistency: string } | undefined;
       res.once('close', () => {
-        if (deadline !== undefined) {
-          socket.off('close', abort);
-          deadline.abort();
-        }
+        if (deadline !== undefined) socket.off('close', abort);
+        abort();
         // writableFinished: end() was called and every byte reached the
         // kernel ('finish' has been emitted).
         if (handed !== undefined && !res.writableFinished) {
