@@ -485,6 +485,37 @@ test.serial(
   },
 );
 
+test.serial(
+  "audit: the service audit fails when the Ops Agent's metrics targets and the unit's workers disagree",
+  async (t) => {
+    const rootfs = requireBaked();
+    const config = rootfs.file('etc/google-cloud-ops-agent/config.yaml');
+    const original = await fs.readFile(config, 'utf8');
+    t.regex(original, /^ +- "127\.0\.0\.1:9465"$/m);
+    // A bake for a 3-vCPU machine type whose unit still starts 2 workers.
+    await fs.writeFile(config, original.replace(/^( +)- "127\.0\.0\.1:9465"$/m, '$&\n$1- "127.0.0.1:9466"'));
+    try {
+      const dir = path.join(reports, 'workers-mismatch');
+      const result = await playbook('audit.yml', {
+        root: rootfs.dir,
+        label: 'audit-workers-mismatch',
+        reportDir: dir,
+        tags: ['audit_service'],
+      });
+      t.not(result.code, 0, 'the audit fails');
+      const { host } = await readReports(dir);
+      const failed = host.checks.filter((c) => !c.ok);
+      t.deepEqual(
+        failed.map((c) => c.check),
+        ["the unit pins its workers (WEB_CONCURRENCY) and the Ops Agent scrapes each worker's /metrics, no more"],
+      );
+      t.regex(String(failed[0]?.actual), /WEB_CONCURRENCY=2 METRICS_PORT=9464 targets=.*9466/);
+    } finally {
+      await fs.writeFile(config, original);
+    }
+  },
+);
+
 test.serial('audit: an sshd drop-in that re-allows root login fails the hardening audit', async (t) => {
   const rootfs = requireBaked();
   const weak = rootfs.file('etc/ssh/sshd_config.d/00-aaa-weak.conf');
@@ -718,10 +749,15 @@ test.serial(
       'the service is active',
       '/readyz answers 200 (database reachable, schema migrated)',
       'the loaded firewall drops inbound by default',
+      'every worker serves its metrics where the Ops Agent scrapes them, and no worker runs past the last target',
     ]) {
       t.true(names.includes(expected), expected);
     }
     t.deepEqual(host.checks.find((c) => c.check.startsWith('only TCP ports'))?.actual, [22, 8080]);
+    t.is(
+      host.checks.find((c) => c.check.startsWith('every worker serves its metrics'))?.actual,
+      "answering=['127.0.0.1:9464', '127.0.0.1:9465'] of ['127.0.0.1:9464', '127.0.0.1:9465']; next port: -1",
+    );
   },
 );
 
