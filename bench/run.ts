@@ -28,6 +28,7 @@ import {
   root,
   startDatabase,
   startFleet,
+  startFloor,
   untilSettled,
   type Database,
   type Fleet,
@@ -38,7 +39,14 @@ import { childrenRssMiB, cpuSecondsOf, postmasterPid } from './lib/procs.js';
 import { markdownReport, type Summary, type SeriesSummary, type ColdStart, type Soak } from './lib/report.js';
 import { coldStart, soak } from './lib/phases.js';
 
-const LOCAL_SERIES = ['coalescing', 'constant', 'naive', 'naive-commit-delay', 'coalescing-commit-delay'] as const;
+const LOCAL_SERIES = [
+  'coalescing',
+  'constant',
+  'floor',
+  'naive',
+  'naive-commit-delay',
+  'coalescing-commit-delay',
+] as const;
 type LocalSeries = (typeof LOCAL_SERIES)[number];
 
 function usage(message: string): never {
@@ -131,6 +139,7 @@ interface SeriesState {
 const DESCRIPTIONS: Record<LocalSeries, string> = {
   coalescing: 'the service as `npm start` runs it: coalescing allocator, local PostgreSQL',
   constant: 'no database: the ceiling set by HTTP, helmet and logging',
+  floor: 'plain node:http in cluster mode (no Express, helmet, logging, pm2 or database): what these cores give',
   naive: 'one UPDATE per request (pool of 20 per worker)',
   'naive-commit-delay': `naive, with a modeled Cloud SQL HA commit (+${commitDelayMs} ms per commit, row lock held)`,
   'coalescing-commit-delay': `coalescing, with a modeled Cloud SQL HA commit (+${commitDelayMs} ms per commit, row lock held)`,
@@ -170,7 +179,9 @@ async function measure(
   dbPid: number | undefined,
 ): Promise<RunRecord> {
   const appBefore = cpuSecondsOf(s.fleet?.child.pid);
-  const dbBefore = s.fleet === undefined ? 0 : cpuSecondsOf(dbPid);
+  // The database's CPU is charged to the series that use it (not to the floor, nor to a URL target).
+  const usesDb = s.fleet !== undefined && s.databaseUrl !== undefined;
+  const dbBefore = usesDb ? cpuSecondsOf(dbPid) : 0;
   const wallBefore = performance.now();
   const result = await runOpenLoop({
     url: s.url,
@@ -185,7 +196,7 @@ async function measure(
   });
   const wall = (performance.now() - wallBefore) / 1000;
   const app = cpuSecondsOf(s.fleet?.child.pid) - appBefore;
-  const db = s.fleet === undefined ? 0 : cpuSecondsOf(dbPid) - dbBefore;
+  const db = usesDb ? cpuSecondsOf(dbPid) - dbBefore : 0;
   const generator = (result.generator.cpuPercent / 100) * wall;
   const answered = Math.max(1, result.completed);
   const { perSecond: _perSecond, ...rest } = result;
@@ -245,6 +256,19 @@ try {
     const started: { kind: LocalSeries; databaseUrl: string }[] = [];
     for (const kind of localSeries) {
       bar.update({ label: `starting ${kind}` });
+      if (kind === 'floor') {
+        const fleet = await startFloor(workers);
+        series.push({
+          name: kind,
+          description: DESCRIPTIONS[kind],
+          url: fleet.url,
+          fleet,
+          ledger: new CounterLedger(),
+          active: true,
+          runs: [],
+        });
+        continue;
+      }
       const databaseUrl = await db.createDatabase(`bench_${kind.replace(/-/g, '_')}`);
       const fleet = await startFleet(envOf(kind, databaseUrl), workers);
       started.push({ kind, databaseUrl });

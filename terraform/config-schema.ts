@@ -108,7 +108,10 @@ export class InfraConfigError extends Error {
 export const FLEET_DEFAULTS: FleetConfig = {
   machineType: 'n2d-standard-2',
   diskSizeGb: 20,
-  instanceCapacityRps: 300,
+  // The highest rate one 2-core machine carried within p99 <= 50 ms with the
+  // modeled Cloud SQL commit (docs/benchmarks.md, "Sizing"); the same value
+  // the environments set.
+  instanceCapacityRps: 1000,
   peakRps: 1000,
   targetUtilization: 0.6,
   bootSeconds: 300,

@@ -136,6 +136,48 @@ export async function startFleet(
   };
 }
 
+/** The floor (bench/lib/floor-server.ts): plain node:http, `workers` cluster workers; resolves once all listen. */
+export async function startFloor(workers: number, readyTimeoutMs = 60_000): Promise<Fleet> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'lib', 'floor-server.ts')], {
+    cwd: root,
+    env: { PATH: process.env.PATH, PORT: String(port), WORKERS: String(workers) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      killTree(child.pid as number);
+      reject(new Error(`the floor server did not listen within ${readyTimeoutMs} ms`));
+    }, readyTimeoutMs);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(`ready ${port}`)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the floor server exited before listening (${signal ?? code})`));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    metricsPorts: [],
+    child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const force = setTimeout(() => killTree(child.pid as number), 5_000);
+      await exited;
+      clearTimeout(force);
+    },
+  };
+}
+
 function killTree(pid: number): void {
   for (const p of tree(pid)) {
     try {

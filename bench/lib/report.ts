@@ -69,6 +69,7 @@ export function markdownReport(summary: Summary, charts: readonly string[]): str
     );
   const ratios = [
     ['coalescing', 'constant'],
+    ['constant', 'floor'],
     ['coalescing', 'naive'],
     ['coalescing-commit-delay', 'naive-commit-delay'],
     ['coalescing-commit-delay', 'coalescing'],
