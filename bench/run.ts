@@ -384,6 +384,7 @@ try {
     maxRateMeetingObjective: s.lastPass ?? null,
     firstRateMissingObjective: s.firstFail ?? null,
     saturationRate: Math.max(0, ...s.runs.map((r) => r.result.achievedRate)),
+    saturated: s.runs.some((r) => r.result.achievedRate < 0.98 * r.rate),
     correctness: correctness.get(s.name)?.summary ?? 'not applicable (the constant counter always answers 1)',
   }));
   const steps = series.flatMap((s) => {

@@ -16,6 +16,12 @@ export interface SeriesSummary {
   readonly firstRateMissingObjective: number | null;
   /** The most answers per second seen in any run (at overload: the target's capacity). */
   readonly saturationRate: number;
+  /**
+   * Some run answered under 98 % of its offered rate, so saturationRate is the
+   * target's capacity; false: it carried every rate offered, and
+   * saturationRate is only a lower bound.
+   */
+  readonly saturated: boolean;
   readonly correctness: string;
 }
 
@@ -40,9 +46,11 @@ const fmt = (n: number, digits = 1) =>
 const pct = (f: number) => `${(f * 100).toFixed(f === 0 ? 0 : 3)} %`;
 
 function ratio(summary: Summary, a: string, b: string): string | undefined {
-  const x = summary.series.find((s) => s.name === a)?.saturationRate;
-  const y = summary.series.find((s) => s.name === b)?.saturationRate;
-  return x === undefined || y === undefined || y === 0 ? undefined : `${(x / y).toFixed(2)}×`;
+  const x = summary.series.find((s) => s.name === a);
+  const y = summary.series.find((s) => s.name === b);
+  // A target that carried every rate offered has no measured capacity to compare.
+  if (x?.saturated !== true || y?.saturated !== true || y.saturationRate === 0) return undefined;
+  return `${(x.saturationRate / y.saturationRate).toFixed(2)}×`;
 }
 
 export function markdownReport(summary: Summary, charts: readonly string[]): string {
@@ -65,7 +73,7 @@ export function markdownReport(summary: Summary, charts: readonly string[]): str
   lines.push('| --- | --- | --- | --- | --- |');
   for (const s of summary.series)
     lines.push(
-      `| ${s.name} | ${s.maxRateMeetingObjective === null ? 'none' : fmt(s.maxRateMeetingObjective)} | ${s.firstRateMissingObjective === null ? '—' : fmt(s.firstRateMissingObjective)} | ${fmt(s.saturationRate)} | ${s.correctness} |`,
+      `| ${s.name} | ${s.maxRateMeetingObjective === null ? 'none' : fmt(s.maxRateMeetingObjective)} | ${s.firstRateMissingObjective === null ? '—' : fmt(s.firstRateMissingObjective)} | ${s.saturated ? fmt(s.saturationRate) : `≥ ${fmt(s.saturationRate)} (not reached)`} | ${s.correctness} |`,
     );
   const ratios = [
     ['coalescing', 'constant'],
