@@ -17,3 +17,14 @@ test('batchIds from later milliseconds sort after earlier ones, and 10,000 ids a
   t.is(new Set(ids).size, ids.length);
   t.true(ids.every((id) => UUID_V7.test(id)));
 });
+
+test('batchIds from one millisecond differ in every random position (74 random bits)', (t) => {
+  const ids = Array.from({ length: 2_000 }, () => batchId(0x0123_4567_89ab));
+  // rand_a: positions 15-17; the variant nibble at 19 carries 2 random bits; rand_b: 20-22 and 24-35.
+  const positions = [15, 16, 17, 19, 20, 21, 22, ...Array.from({ length: 12 }, (_, i) => 24 + i)];
+  for (const p of positions) {
+    const seen = new Set(ids.map((id) => id[p]));
+    t.true(seen.size >= (p === 19 ? 4 : 12), `position ${p}: ${[...seen].join('')}`);
+  }
+  t.true(ids.every((id) => id.startsWith('01234567-89ab-7')));
+});
