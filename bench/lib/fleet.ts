@@ -123,14 +123,8 @@ export async function startFleet(
     metricsPorts,
     child,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGINT');
-        // pm2 drains its workers (up to kill_timeout); past that, end the whole tree.
-        const force = setTimeout(() => killTree(child.pid as number), 45_000);
-        await exited;
-        clearTimeout(force);
-      }
+      // pm2 drains its workers (up to kill_timeout); past that, end the whole tree.
+      await stopChild(child, 'SIGINT', 45_000);
       rmSync(home, { recursive: true, force: true });
     },
   };
@@ -167,15 +161,18 @@ export async function startFloor(workers: number, readyTimeoutMs = 60_000): Prom
     port,
     metricsPorts: [],
     child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const force = setTimeout(() => killTree(child.pid as number), 5_000);
-      await exited;
-      clearTimeout(force);
-    },
+    stop: () => stopChild(child, 'SIGTERM', 5_000),
   };
+}
+
+/** Signals `child` and waits for it to exit; past `forceAfterMs`, kills its whole tree. */
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals, forceAfterMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  const force = setTimeout(() => killTree(child.pid as number), forceAfterMs);
+  await exited;
+  clearTimeout(force);
 }
 
 function killTree(pid: number): void {

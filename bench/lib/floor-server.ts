@@ -26,20 +26,18 @@ if (cluster.isPrimary) {
     listening += 1;
     if (listening === workers) process.stdout.write(`ready ${port}\n`);
   });
+  let stopping = false;
   cluster.on('exit', (worker, code, signal) => {
     if (!stopping) {
       process.stderr.write(`floor-server: worker ${worker.id} exited (${signal ?? code})\n`);
       process.exit(1);
     }
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
   });
-  let stopping = false;
   const stop = () => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.kill();
     setTimeout(() => process.exit(0), 2000).unref();
-    cluster.on('exit', () => {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-    });
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

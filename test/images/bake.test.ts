@@ -13,7 +13,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { playbook, readReports, type PlaybookResult } from '../helpers/image-ansible.js';
+import {
+  playbook,
+  readReports,
+  type AuditCheck,
+  type FleetSummary,
+  type PlaybookResult,
+} from '../helpers/image-ansible.js';
 import { BootedImage } from '../helpers/image-container.js';
 import { cacheDir, describe, repoDir, run, runOk, scriptsDir, waitFor } from '../helpers/image-exec.js';
 import { NetnsPostgres } from '../helpers/image-postgres.js';
@@ -445,21 +451,32 @@ test.serial(
   },
 );
 
+/** Runs audit.yml at rest with `tags` into its own report dir; returns the exit code, the failed checks and the fleet summary. */
+async function auditAtRest(
+  label: string,
+  tags: readonly string[],
+  extraVars?: Readonly<Record<string, unknown>>,
+): Promise<{ code: number | null; failed: AuditCheck[]; fleet: FleetSummary }> {
+  const rootfs = requireBaked();
+  const dir = path.join(reports, label);
+  const result = await playbook('audit.yml', {
+    root: rootfs.dir,
+    label: `audit-${label}`,
+    reportDir: dir,
+    tags,
+    ...(extraVars === undefined ? {} : { extraVars }),
+  });
+  const { host, fleet } = await readReports(dir);
+  return { code: result.code, failed: host.checks.filter((c) => !c.ok), fleet };
+}
+
 test.serial(
   'audit: a package minimum above the installed libssl fails the audit and names the host and version',
   async (t) => {
-    const rootfs = requireBaked();
-    const dir = path.join(reports, 'libssl-too-old');
-    const result = await playbook('audit.yml', {
-      root: rootfs.dir,
-      label: 'audit-libssl-too-old',
-      reportDir: dir,
-      tags: ['audit_packages'],
-      extraVars: { audit_min_package_versions: { libssl3t64: '99:0' } },
+    const { code, failed, fleet } = await auditAtRest('libssl-too-old', ['audit_packages'], {
+      audit_min_package_versions: { libssl3t64: '99:0' },
     });
-    t.not(result.code, 0, 'the audit fails');
-    const { host, fleet } = await readReports(dir);
-    const failed = host.checks.filter((c) => !c.ok);
+    t.not(code, 0, 'the audit fails');
     t.is(failed.length, 1);
     t.is(failed[0]?.check, 'libssl3t64 >= 99:0');
     t.regex(String(failed[0]?.actual), /^3\./);
@@ -495,16 +512,8 @@ test.serial(
     // A bake for a 3-vCPU machine type whose unit still starts 2 workers.
     await fs.writeFile(config, original.replace(/^( +)- "127\.0\.0\.1:9465"$/m, '$&\n$1- "127.0.0.1:9466"'));
     try {
-      const dir = path.join(reports, 'workers-mismatch');
-      const result = await playbook('audit.yml', {
-        root: rootfs.dir,
-        label: 'audit-workers-mismatch',
-        reportDir: dir,
-        tags: ['audit_service'],
-      });
-      t.not(result.code, 0, 'the audit fails');
-      const { host } = await readReports(dir);
-      const failed = host.checks.filter((c) => !c.ok);
+      const { code, failed } = await auditAtRest('workers-mismatch', ['audit_service']);
+      t.not(code, 0, 'the audit fails');
       t.deepEqual(
         failed.map((c) => c.check),
         ["the unit pins its workers (WEB_CONCURRENCY) and the Ops Agent scrapes each worker's /metrics, no more"],
@@ -521,16 +530,8 @@ test.serial('audit: an sshd drop-in that re-allows root login fails the hardenin
   const weak = rootfs.file('etc/ssh/sshd_config.d/00-aaa-weak.conf');
   await fs.writeFile(weak, 'PermitRootLogin yes\n');
   try {
-    const dir = path.join(reports, 'weak-sshd');
-    const result = await playbook('audit.yml', {
-      root: rootfs.dir,
-      label: 'audit-weak-sshd',
-      reportDir: dir,
-      tags: ['audit_hardening'],
-    });
-    t.not(result.code, 0, 'the audit fails');
-    const { host } = await readReports(dir);
-    const failed = host.checks.filter((c) => !c.ok);
+    const { code, failed } = await auditAtRest('weak-sshd', ['audit_hardening']);
+    t.not(code, 0, 'the audit fails');
     t.is(failed.length, 1);
     t.regex(failed[0]?.check ?? '', /^sshd's effective settings/);
     t.regex(String(failed[0]?.actual), /permitrootlogin no/);
