@@ -7,7 +7,9 @@
 // against the real load balancer, or from inside the twin's namespace.
 // Each step runs every target that still meets the objective, interleaved
 // and repeated, so drift in the machine's load hits them alike. Then a cold
-// start (a fresh service, measured from its first ready /readyz), and with
+// start (a fresh service under load from the moment the load balancer's
+// readiness check would put it in rotation, or with --cold-start-from
+// first-ok from its first ready /readyz), and with
 // --soak a long run at 1,000 req/s for memory. Every value received is
 // checked: the run exits 1 if a value repeats or the database's increase is
 // not the number of 2xx answers. SIGINT stops the steps early and still
@@ -38,6 +40,7 @@ import { DEFAULT_STEPS, ladder, midpoint, summarizeStep, type Objective, type Ru
 import { childrenRssMiB, cpuSecondsOf, postmasterPid } from './lib/procs.js';
 import { markdownReport, type Summary, type SeriesSummary, type ColdStart, type Soak } from './lib/report.js';
 import { coldStart, soak } from './lib/phases.js';
+import { READINESS_CHECK } from '../terraform/serving-policy.js';
 
 const LOCAL_SERIES = [
   'coalescing',
@@ -70,6 +73,7 @@ const { values: args } = parseArgs({
     'cold-start-rate': { type: 'string', default: '1000' },
     'cold-start-duration': { type: 'string', default: '10' },
     'no-cold-start': { type: 'boolean', default: false },
+    'cold-start-from': { type: 'string', default: 'rotation' },
     soak: { type: 'string' },
     'soak-rate': { type: 'string', default: '1000' },
     workers: { type: 'string', default: String(os.availableParallelism()) },
@@ -116,6 +120,9 @@ const rates = ladder(args.steps?.split(',').map(Number) ?? DEFAULT_STEPS, num('m
 if (rates.some((r) => !(r > 0))) usage('--steps must be positive numbers');
 const coldStartRate = num('cold-start-rate', 1);
 const coldStartSec = num('cold-start-duration', 0.1);
+const coldStartFrom = args['cold-start-from'];
+if (coldStartFrom !== 'rotation' && coldStartFrom !== 'first-ok')
+  usage(`--cold-start-from must be rotation or first-ok (got ${String(coldStartFrom)})`);
 const soakSec = args.soak === undefined ? 0 : num('soak', 1);
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -370,6 +377,15 @@ try {
       rate: coldStartRate,
       durationSec: coldStartSec,
       signal: controller.signal,
+      // A new VM gets traffic once the load balancer's readiness check has
+      // passed healthyThreshold times (terraform/serving-policy.ts).
+      rotation:
+        coldStartFrom === 'rotation'
+          ? {
+              intervalMs: READINESS_CHECK.checkIntervalSec * 1000,
+              healthyThreshold: READINESS_CHECK.healthyThreshold,
+            }
+          : undefined,
     });
     coldStartResult = cold.summary;
     raw.coldStart = cold.result;
@@ -415,7 +431,7 @@ try {
       timeoutMs,
       commitDelayMs,
       commitMs,
-      coldStart: args['no-cold-start'] ? null : { rate: coldStartRate, durationSec: coldStartSec },
+      coldStart: args['no-cold-start'] ? null : { rate: coldStartRate, durationSec: coldStartSec, from: coldStartFrom },
       soak: soakSec > 0 ? { rate: num('soak-rate', 1), durationSec: soakSec } : null,
       generator: 'bench/lib/open-loop.ts (undici Pool, pipelining 1, keep-alive; hdr-histogram-js)',
       service:
@@ -443,7 +459,9 @@ try {
     throughputChart(steps.map((s) => ({ series: s.series, rate: s.rate, achieved: s.achievedRate }))),
   );
   if (coldStartResult !== undefined)
-    charts['cold-start.svg'] = await renderSvg(coldStartChart(coldStartResult.timeline, coldStartResult.rate));
+    charts['cold-start.svg'] = await renderSvg(
+      coldStartChart(coldStartResult.timeline, coldStartResult.rate, coldStartResult.from),
+    );
   if (soakResult !== undefined)
     charts['soak-memory.svg'] = await renderSvg(memoryChart(soakResult.rss, 'Soak: RSS per worker'));
 

@@ -96,17 +96,24 @@ export interface TimelinePoint {
   ms: number;
 }
 
-export function coldStartChart(points: TimelinePoint[], rate: number): TopLevelSpec {
+export function coldStartChart(points: TimelinePoint[], rate: number, from: 'rotation' | 'first-ok'): TopLevelSpec {
   return {
     ...base,
     title: {
       text: `Cold start: latency per 100 ms at ${rate} req/s`,
-      subtitle: 'time 0 = the first 200 from /readyz of a freshly started service',
+      subtitle:
+        from === 'rotation'
+          ? "time 0 = a freshly started service in rotation by the load balancer's readiness rule"
+          : 'time 0 = the first 200 from /readyz of a freshly started service',
     },
     data: { values: points.map((p) => ({ ...p, ms: Math.max(FLOOR_MS, p.ms) })) },
     mark: { type: 'line', interpolate: 'step-after' },
     encoding: {
-      x: { field: 'second', type: 'quantitative', title: 'seconds since ready' },
+      x: {
+        field: 'second',
+        type: 'quantitative',
+        title: from === 'rotation' ? 'seconds in rotation' : 'seconds since ready',
+      },
       y: {
         field: 'ms',
         type: 'quantitative',

@@ -1,6 +1,7 @@
 // The two phases of a benchmark run beside the rate steps: the cold start (a
-// freshly started service under load from the moment /readyz first answers
-// 200, as a new instance joins a load balancer after a roll or a scale-out)
+// freshly started service under load from the moment a load balancer would
+// put it in rotation, as a new instance joins after a roll or a scale-out,
+// or, harsher than any load balancer, from the first 200 from /readyz)
 // and the soak (a long run at a fixed rate with the workers' memory sampled,
 // to see whether it stays flat).
 
@@ -16,8 +17,17 @@ import type { MemoryPoint, TimelinePoint } from './charts.js';
 export interface ColdStart {
   readonly rate: number;
   readonly durationSec: number;
+  /** When load began: in rotation by the load balancer's readiness rule, or at the first 200. */
+  readonly from: 'rotation' | 'first-ok';
   /** From starting pm2 to the first 200 from /readyz. */
   readonly spawnToReadyMs: number;
+  /**
+   * From the first 200 to the moment load began: the load balancer's
+   * readiness check putting the instance in rotation (healthyThreshold
+   * consecutive 200s, checkIntervalSec apart), or 0 when load began at the
+   * first 200.
+   */
+  readonly readyToRotationMs: number;
   readonly latencyMs: LatencySummary;
   readonly errors: number;
   readonly byErrorClass: Record<string, number>;
@@ -39,6 +49,8 @@ export async function coldStart(options: {
   rate: number;
   durationSec: number;
   signal: AbortSignal;
+  /** The load balancer's readiness check; without it, load begins at the first 200. */
+  rotation?: { readonly intervalMs: number; readonly healthyThreshold: number };
 }): Promise<{ summary: ColdStart; result: OpenLoopResult; correctness: Correctness }> {
   const before = await readCounter(options.databaseUrl);
   const ledger = new CounterLedger();
@@ -46,14 +58,23 @@ export async function coldStart(options: {
   const fleet = await startFleet(options.env, options.workers, { waitReady: false });
   try {
     const until = Date.now() + 60_000;
-    for (;;) {
-      const status = await fetch(`${fleet.url}readyz`, { signal: AbortSignal.timeout(1000) }).then(
-        (r) => r.status,
-        () => 0,
+    const ready = () =>
+      fetch(`${fleet.url}readyz`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.status === 200,
+        () => false,
       );
-      if (status === 200) break;
+    while (!(await ready())) {
       if (Date.now() > until || options.signal.aborted) throw new Error('the fresh service did not become ready');
       await sleep(10);
+    }
+    const firstOkAt = Date.now();
+    // As the load balancer does: healthyThreshold consecutive 200s, one check
+    // per interval, the first of them the 200 just seen (the earliest the
+    // instance can be in rotation).
+    for (let inRow = 1; options.rotation !== undefined && inRow < options.rotation.healthyThreshold;) {
+      await sleep(options.rotation.intervalMs, undefined, { signal: options.signal });
+      inRow = (await ready()) ? inRow + 1 : 0;
+      if (Date.now() > until) throw new Error('the fresh service did not stay ready');
     }
     const readyAt = Date.now();
     const buckets: number[][] = [];
@@ -82,7 +103,9 @@ export async function coldStart(options: {
       summary: {
         rate: options.rate,
         durationSec: options.durationSec,
-        spawnToReadyMs: readyAt - spawnedAt,
+        from: options.rotation === undefined ? 'first-ok' : 'rotation',
+        spawnToReadyMs: firstOkAt - spawnedAt,
+        readyToRotationMs: readyAt - firstOkAt,
         latencyMs: result.latencyMs,
         errors: result.errors,
         byErrorClass: result.byErrorClass,

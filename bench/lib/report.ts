@@ -107,7 +107,10 @@ export function markdownReport(summary: Summary, charts: readonly string[]): str
     lines.push('', '## Cold start', '');
     lines.push(
       `A fresh service (pm2 and ${String(p.workers)} workers) on the migrated database: ${cold.spawnToReadyMs} ms from start to the first 200 from /readyz; ` +
-        `then ${cold.rate} req/s for ${cold.durationSec} s on new connections, no warm-up discarded.`,
+        (cold.from === 'rotation'
+          ? `load began ${cold.readyToRotationMs} ms later, when the load balancer's readiness check would put it in rotation (terraform/serving-policy.ts); `
+          : 'load began at that first 200 (--cold-start-from first-ok: harsher than the load balancer, which waits for its healthy threshold); ') +
+        `${cold.rate} req/s for ${cold.durationSec} s on new connections, no warm-up discarded.`,
       '',
     );
     lines.push('| window | p50 ms | p99 ms | p99.9 ms | max ms | errors |', '| --- | --- | --- | --- | --- | --- |');

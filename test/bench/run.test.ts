@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { READINESS_CHECK } from '../../terraform/serving-policy.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -170,6 +171,7 @@ test.serial(
       steps: { series: string; rate: number }[];
       correctness: { name: string; ok: boolean; answers2xx: number; databaseIncrease: number }[];
       parameters: { commitMs: { local: number; modeled: number } };
+      coldStart: { from: string; readyToRotationMs: number; latencyMs: { count: number } };
     };
     t.is(summary.machine.node, process.version);
     t.deepEqual(
@@ -205,5 +207,13 @@ test.serial(
     // The modeled commit is at least the 2 ms default.
     t.true(summary.parameters.commitMs.modeled >= 2, JSON.stringify(summary.parameters.commitMs));
     t.regex(readFileSync(path.join(out, 'report.md'), 'utf8'), /\| coalescing \| 40 \|/);
+    // The cold start begins its load when the load balancer's readiness check
+    // would put the instance in rotation: healthyThreshold 200s, an interval apart.
+    const rule = READINESS_CHECK.checkIntervalSec * 1000 * (READINESS_CHECK.healthyThreshold - 1);
+    t.is(summary.coldStart.from, 'rotation');
+    t.true(summary.coldStart.readyToRotationMs >= rule, String(summary.coldStart.readyToRotationMs));
+    t.true(summary.coldStart.readyToRotationMs < rule + 3000, String(summary.coldStart.readyToRotationMs));
+    t.is(summary.coldStart.latencyMs.count, 100);
+    t.regex(readFileSync(path.join(out, 'report.md'), 'utf8'), /in rotation/);
   },
 );
