@@ -16,6 +16,7 @@ function summary(series: SeriesSummary[]): Summary {
     series,
     steps: [],
     coldStart: null,
+    coldStartRepetitions: [],
     soak: null,
     correctness: [],
   };
