@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mock } from 'node:test';
-import anyTest, { type TestFn } from 'ava';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { CoalescingAllocator } from '../../../server/counter/allocator.js';
 import { DegradedCounter, type DegradedCounterOptions } from '../../../server/counter/degraded.js';
 import { Journal, pendingEntries, type JournalFile } from '../../../server/counter/journal.js';
@@ -69,19 +69,23 @@ async function opened(journal: Journal): Promise<Journal> {
   return journal;
 }
 
-/** A journal on a real directory whose file lives in memory (fsync is instant, content inspectable). */
-async function memoryJournal(dir: string) {
-  const disk: Buffer[] = [];
+/**
+ * A journal on a real directory whose file lives in memory (fsync is instant,
+ * content inspectable); while `disk.broken` is set, every write fails (EIO).
+ */
+async function memoryJournal(dir: string, disk = { broken: false }) {
+  const written: Buffer[] = [];
   const file: JournalFile = {
     write: (data, offset, length) => {
-      disk.push(Buffer.from(data.subarray(offset, offset + length)));
+      if (disk.broken) return Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
+      written.push(Buffer.from(data.subarray(offset, offset + length)));
       return Promise.resolve({ bytesWritten: length });
     },
     datasync: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
   const journal = await opened(new Journal({ dir, workerId: 0, openFile: () => Promise.resolve(file) }));
-  return { journal, text: () => Buffer.concat(disk).toString('utf8') };
+  return { journal, text: () => Buffer.concat(written).toString('utf8') };
 }
 
 test.beforeEach((t) => {
@@ -173,6 +177,55 @@ test('mode switch: a handed-off batch whose statement commits late is counted on
   t.is(handedOut(answers).length, 6);
   t.is(db.value, 6, 'database rose by exactly the values handed out');
   t.deepEqual(lateAnswers(answers), []);
+});
+
+/** A batch stalls and the journal cannot take it: its requests are refused, then the database answers again. */
+async function refusedHandOff(t: ExecutionContext<unknown>, settleDb: (db: FakeLedger) => void) {
+  const db = new FakeLedger();
+  const disk = { broken: false };
+  const { journal } = await memoryJournal(t.context as string, disk);
+  const counter = degraded(db, journal);
+  const answers: Answer[] = [];
+  db.stalled = true;
+  disk.broken = true;
+  request(counter, answers);
+  request(counter, answers);
+  await advance(1600);
+  t.is(counter.mode, 'degraded');
+  t.is(answers.length, 2);
+  t.true(
+    answers.every((a) => a.error instanceof UnavailableError && a.at <= DEADLINE),
+    'both refused by their deadline',
+  );
+  disk.broken = false;
+  settleDb(db);
+  await advance(1000);
+  t.is(counter.mode, 'exact');
+  for (let i = 0; i < 3; i += 1) request(counter, answers);
+  await advance(50);
+  await counter.close();
+  t.deepEqual(
+    handedOut(answers).map((a) => a.value),
+    [1, 2, 3],
+    'exact values from 1: nothing skipped, nothing twice',
+  );
+  t.is(db.value, 3, 'database rose by exactly the values handed out');
+  t.deepEqual(lateAnswers(answers), []);
+  return db;
+}
+
+test('mode switch: a handed-off batch the journal refuses is answered 503; if its statement commits late, its values go to the next requests', async (t) => {
+  // The statement commits after all (values 1 and 2, for requests answered 503).
+  await refusedHandOff(t, (db) => db.release());
+});
+
+test('mode switch: a handed-off batch the journal refuses is answered 503 and fenced; it never commits', async (t) => {
+  // The connection drops: the statement never ran; it is fenced so that it never will.
+  const db = await refusedHandOff(t, (db) => db.drop());
+  t.true(
+    [...db.batches.values()].some((row) => row === null),
+    'a fence row was written',
+  );
 });
 
 test('mode switch: requests held during the last replay are answered 503 by their deadline when the replay hangs', async (t) => {
