@@ -8,8 +8,12 @@
 // batch gave up first, the batch is fenced instead of retried; values that
 // committed after their requests gave up are kept as spares and handed to the
 // next requests, so committed values are never skipped while the worker runs.
-// A fallback (degraded mode) can take over a batch the database does not
-// answer within the budget.
+// With a budget, a batch the database does not answer within it is reported
+// (`onStall`) together with the requests queued behind it, and the allocator
+// forgets them all: it only reports, its owner (degraded.ts) decides what the
+// requests get and settles the batch. Control runs one way: the owner calls
+// the allocator (`next`, `enqueue`, `keepSpare`, `lastCommitted`), never the
+// reverse.
 
 import type { Queryable } from '../db.js';
 import type { Logger } from '../log.js';
@@ -31,19 +35,19 @@ export interface Batch {
   readonly n: number;
 }
 
-/** Takes over a batch that the database did not commit within the budget. */
-export interface Fallback {
-  /**
-   * Makes all `batch.n` increments durable elsewhere under the batch's id
-   * (its statement may still commit) and answers the waiters still waiting;
-   * increments of waiters already answered 503 must be accounted for there.
-   * False if it could not (it has then answered every waiter 503).
-   */
-  absorb(batch: Batch, waiters: readonly Waiter[], pending: Promise<Range>): Promise<boolean>;
-  /** Told about every range committed by this allocator. */
-  committed(range: Range): void;
-  /** Answers a request that was still queued when its batch was handed off. */
-  divert(waiter: Waiter): void;
+/**
+ * A batch that the database did not answer within the budget, given up with
+ * the requests queued behind it. Whoever receives it owns all of it: it must
+ * answer every waiter by its deadline (the allocator no longer sweeps them)
+ * and settle the batch, whose statement may still commit all `batch.n` under
+ * its id, including the increments of waiters already answered 503.
+ */
+export interface Stall {
+  readonly batch: Batch;
+  readonly waiters: readonly Waiter[];
+  /** The batch's statement in flight. */
+  readonly pending: Promise<Range>;
+  readonly queued: readonly Waiter[];
 }
 
 export interface AllocatorOptions {
@@ -51,9 +55,10 @@ export interface AllocatorOptions {
   readonly log: Logger;
   readonly maxBatch: number;
   readonly deadlineMs: number;
-  /** How long a batch may wait on the database before the fallback takes it. */
+  /** How long a batch may wait on the database before it is given up to `onStall`. */
   readonly budgetMs?: number;
-  readonly fallback?: Fallback;
+  /** Receives each stalled batch; without it, a batch is retried for as long as its requests wait. */
+  readonly onStall?: (stall: Stall) => void;
   readonly metrics?: CounterMetrics;
   readonly retryDelayMs?: number;
 }
@@ -69,6 +74,7 @@ export class CoalescingAllocator implements Counter {
   private readonly spares: Range[] = [];
   private inFlight: Promise<void> | undefined;
   private closed = false;
+  private highest = 0;
   private readonly metrics: CounterMetrics;
 
   constructor(private readonly options: AllocatorOptions) {
@@ -94,6 +100,11 @@ export class CoalescingAllocator implements Counter {
   /** Number of requests waiting for a value (metrics, tests). */
   get waiting(): number {
     return this.queue.length;
+  }
+
+  /** The highest value this allocator has seen committed (0 before the first commit). */
+  get lastCommitted(): number {
+    return this.highest;
   }
 
   /** Committed values not yet handed out (metrics, tests). */
@@ -150,9 +161,9 @@ export class CoalescingAllocator implements Counter {
   }
 
   private async run(batch: Batch, waiters: Waiter[]): Promise<void> {
-    const { db, fallback } = this.options;
+    const { db, onStall } = this.options;
     const budgetMs =
-      fallback === undefined ? Number.POSITIVE_INFINITY : (this.options.budgetMs ?? Number.POSITIVE_INFINITY);
+      onStall === undefined ? Number.POSITIVE_INFINITY : (this.options.budgetMs ?? Number.POSITIVE_INFINITY);
     const started = Date.now();
     for (let attempt = 0; ; attempt += 1) {
       if (waiters.every((w) => w.done)) return this.fence(batch);
@@ -168,15 +179,14 @@ export class CoalescingAllocator implements Counter {
           return;
         }
         const delay = this.backoff(attempt);
-        if (fallback !== undefined && Date.now() + delay - started >= budgetMs) {
-          if (await this.handOff(batch, waiters, pending, fallback, error)) return;
-        } else {
-          this.metrics.batchOutcome('retried');
-          this.options.log.warn(
-            { err: error, batch: batch.id, attempt },
-            'batch outcome unknown, retrying with the same id',
-          );
+        if (onStall !== undefined && Date.now() + delay - started >= budgetMs) {
+          return this.giveUp(batch, waiters, pending, onStall, error);
         }
+        this.metrics.batchOutcome('retried');
+        this.options.log.warn(
+          { err: error, batch: batch.id, attempt },
+          'batch outcome unknown, retrying with the same id',
+        );
         await sleep(delay);
       }
     }
@@ -188,21 +198,18 @@ export class CoalescingAllocator implements Counter {
     return within(pending, budgetMs, BUDGET_EXCEEDED);
   }
 
-  /** Lets the fallback answer the batch; false if it could not (the batch then stays ours). */
-  private async handOff(
+  /** Reports the batch, and the requests queued behind it (they would only meet the same database), and forgets them. */
+  private giveUp(
     batch: Batch,
     waiters: Waiter[],
     pending: Promise<Range>,
-    fallback: Fallback,
+    onStall: (s: Stall) => void,
     cause: unknown,
-  ): Promise<boolean> {
+  ) {
     pending.catch(() => undefined);
     this.options.log.warn({ err: cause, batch: batch.id }, 'batch unanswered within the budget: handing it off');
-    if (!(await fallback.absorb(batch, waiters, pending))) return false;
     this.metrics.batchOutcome('handed_off');
-    // Requests still queued would only meet the same database: hand them on too.
-    for (const waiter of this.queue.splice(0)) fallback.divert(waiter);
-    return true;
+    onStall({ batch, waiters, pending, queued: this.queue.splice(0) });
   }
 
   /** Every waiter of an unanswered batch left: make sure it never commits, or keep what it did commit. */
@@ -237,7 +244,7 @@ export class CoalescingAllocator implements Counter {
 
   private deliver(waiters: Waiter[], range: Range): void {
     this.metrics.batchOutcome('committed');
-    this.options.fallback?.committed(range);
+    this.highest = Math.max(this.highest, range.last);
     let value = range.first;
     const orphaned: Range[] = [];
     for (const waiter of waiters) {
@@ -249,7 +256,9 @@ export class CoalescingAllocator implements Counter {
     for (const r of orphaned) this.keepSpare(r);
   }
 
-  private keepSpare(range: Range): void {
+  /** Committed values whose requests were answered 503 (here or by the owner of a stalled batch): handed to the next requests. */
+  keepSpare(range: Range): void {
+    this.highest = Math.max(this.highest, range.last);
     this.metrics.batchOutcome('orphaned');
     this.metrics.unhanded?.(range.last - range.first + 1, 'spare');
     this.spares.push(range);

@@ -23,7 +23,7 @@
 import type { Db } from '../db.js';
 import type { Logger } from '../log.js';
 import { batchId } from './batch-id.js';
-import { CoalescingAllocator, type Batch, type Fallback } from './allocator.js';
+import { CoalescingAllocator, type Stall } from './allocator.js';
 import { JournalFullError, type Journal } from './journal.js';
 import { fenceBatch, type Range } from './ledger.js';
 import { replayEntries } from './replay.js';
@@ -62,7 +62,7 @@ export interface DegradedCounterOptions {
 const unwritable = () => new UnavailableError('database unavailable and journal unwritable', 2);
 const full = () => new UnavailableError('database unavailable and journal full', 2);
 
-export class DegradedCounter implements Counter, Fallback {
+export class DegradedCounter implements Counter {
   private modeNow: Mode = 'exact';
   private readonly allocator: CoalescingAllocator;
   private readonly waiting: Waiter[] = [];
@@ -78,6 +78,14 @@ export class DegradedCounter implements Counter, Fallback {
   private surplus = 0;
   /** Handed-off batches: their statement may still commit with the full size, so they are fenced before shrinking. */
   private readonly handedOff = new Set<string>();
+  /**
+   * Handed-off batches the journal refused (their requests were answered
+   * 503): fenced when the database answers, or, if their statement committed
+   * after all, their values handed to the next requests as spares.
+   */
+  private readonly refused = new Map<string, number>();
+  /** Stalled batches being journaled: close waits for them. */
+  private readonly takingOver = new Set<Promise<void>>();
   /** The journal refused an add for being full, and it was logged (once per episode). */
   private fullReported = false;
 
@@ -89,7 +97,13 @@ export class DegradedCounter implements Counter, Fallback {
       maxBatch: options.maxBatch,
       deadlineMs: options.deadlineMs,
       budgetMs: options.budgetMs,
-      fallback: this,
+      onStall: (stall) => {
+        const taking = this.takeOver(stall).catch((err: unknown) =>
+          options.log.error({ err, batch: stall.batch.id }, 'taking over a stalled batch failed unexpectedly'),
+        );
+        this.takingOver.add(taking);
+        void taking.finally(() => this.takingOver.delete(taking));
+      },
       metrics: options.metrics ?? noMetrics,
       retryDelayMs: options.retryDelayMs,
     });
@@ -100,7 +114,7 @@ export class DegradedCounter implements Counter, Fallback {
   }
 
   get lastCommitted(): number {
-    return this.last;
+    return Math.max(this.last, this.allocator.lastCommitted);
   }
 
   /** Journaled increments not (yet) handed out (metrics, tests). */
@@ -125,41 +139,49 @@ export class DegradedCounter implements Counter, Fallback {
     });
   }
 
-  /** Fallback: a request is answered from the journal, by its deadline. */
-  divert(waiter: Waiter): void {
+  /** Answers a request from the journal, by its deadline. */
+  private divert(waiter: Waiter): void {
     if (waiter.done) return;
     if (this.closed) return waiter.reject(new UnavailableError('shutting down'));
     this.waiting.push(waiter.watch());
     this.flush();
   }
 
-  /** Fallback: a batch the database did not answer in time is made durable locally. */
-  async absorb(batch: Batch, waiters: readonly Waiter[], pending: Promise<Range>): Promise<boolean> {
+  /**
+   * The allocator gave up a batch the database did not answer in time: it is
+   * made durable locally and its requests answered from the journal; the
+   * requests queued behind it are journaled too. If the journal refuses the
+   * batch, its requests are answered 503 and it is settled with the database
+   * when the database answers again.
+   */
+  private async takeOver({ batch, waiters, pending, queued }: Stall): Promise<void> {
     const { journal, log } = this.options;
+    // The allocator no longer sweeps these: each is answered 503 at its deadline from here on.
+    for (const w of [...waiters, ...queued]) w.watch();
     this.enterDegraded(`batch ${batch.id} got no answer within ${this.options.budgetMs} ms`);
     this.handedOff.add(batch.id);
     try {
       // All n: the statement in flight may still commit all n under this id.
       await journal.add(batch.id, batch.n);
+      // If the original statement commits after all, record it: replay would
+      // find it through the ledger anyway, this only saves the round trip.
+      pending.then(
+        (range) => this.applied(batch.id, range),
+        () => undefined,
+      );
+      this.answer(waiters, batch.n);
     } catch (err) {
       this.handedOff.delete(batch.id);
+      this.refused.set(batch.id, batch.n);
       if (err instanceof JournalFullError) this.reportFull(err);
       else log.error({ err, journal: journal.path, batch: batch.id }, 'journal write failed: answering the batch 503');
       for (const w of waiters) w.reject(err instanceof JournalFullError ? full() : unwritable());
-      return false;
     }
-    // If the original statement commits after all, record it: replay would
-    // find it through the ledger anyway, this only saves the round trip.
-    pending.then(
-      (range) => this.applied(batch.id, range),
-      () => undefined,
-    );
-    this.answer(waiters, batch.n);
-    return true;
+    for (const w of queued) this.divert(w);
   }
 
-  /** Fallback: the allocator committed a range. */
-  committed(range: Range): void {
+  /** A range committed by the database: the highest value known to be committed. */
+  private committed(range: Range): void {
     if (range.last > this.last) this.last = range.last;
   }
 
@@ -167,6 +189,7 @@ export class DegradedCounter implements Counter, Fallback {
     this.closed = true;
     clearTimeout(this.probeTimer);
     await this.allocator.close();
+    await Promise.all(this.takingOver);
     while (this.flushing !== undefined || this.recovering !== undefined) {
       await this.flushing;
       await this.recovering;
@@ -178,12 +201,23 @@ export class DegradedCounter implements Counter, Fallback {
     } catch (err) {
       this.options.log.error({ err, surplus: this.surplus }, 'could not take surplus increments off the journal');
     }
+    if (this.refused.size > 0) {
+      // Their requests were all answered 503; if a statement committed after all, its values are lost.
+      const increments = [...this.refused.values()].reduce((sum, n) => sum + n, 0);
+      this.options.log.error(
+        { batches: [...this.refused.keys()], increments },
+        'shutdown with batches the journal refused still unsettled: outcome unknown',
+      );
+      this.options.metrics?.unhanded?.(increments, 'lost');
+    }
     await this.options.journal.close();
   }
 
   private enterDegraded(reason: string): void {
     if (this.modeNow === 'degraded') return;
     this.modeNow = 'degraded';
+    // Provisional values count on from the last value the allocator saw committed.
+    this.last = this.lastCommitted;
     this.options.log.warn(
       { reason, lastCommitted: this.last },
       'entering degraded mode: answering from the local journal',
@@ -296,6 +330,25 @@ export class DegradedCounter implements Counter, Fallback {
     }
   }
 
+  /** Fences each batch the journal refused; one that committed after all gives its values to the next requests. */
+  private async settleRefused(): Promise<void> {
+    const { db, journal, log } = this.options;
+    for (const id of [...this.refused.keys()]) {
+      const outcome = await fenceBatch(db, id);
+      if (outcome.committed) {
+        log.warn(
+          { id, ...outcome.range },
+          'a batch the journal refused committed late: its values go to the next requests',
+        );
+        this.committed(outcome.range);
+        this.allocator.keepSpare(outcome.range);
+      }
+      // Its add record may be on disk without its void: fenced now, it can never be applied.
+      journal.fenced(id);
+      this.refused.delete(id);
+    }
+  }
+
   private scheduleProbe(): void {
     if (this.closed || this.probeTimer !== undefined) return;
     this.probeTimer = setTimeout(() => {
@@ -324,6 +377,7 @@ export class DegradedCounter implements Counter, Fallback {
       return;
     }
     try {
+      await this.settleRefused();
       for (const id of journal.unvoidedIds()) {
         const outcome = await fenceBatch(db, id);
         if (outcome.committed) log.error({ id, ...outcome.range }, 'an unacknowledged journal entry had been applied');

@@ -228,6 +228,33 @@ test('mode switch: a handed-off batch the journal refuses is answered 503 and fe
   );
 });
 
+test('mode switch: shutting down with a refused batch still unsettled reports its increments as lost', async (t) => {
+  const db = new FakeLedger();
+  const disk = { broken: false };
+  const { journal } = await memoryJournal(t.context as string, disk);
+  disk.broken = true;
+  const lost: number[] = [];
+  const counter = degraded(db, journal, {
+    metrics: {
+      batchSize: () => undefined,
+      batchOutcome: () => undefined,
+      queueDepth: () => undefined,
+      unhanded: (n, where) => {
+        if (where === 'lost') lost.push(n);
+      },
+    },
+  });
+  const answers: Answer[] = [];
+  db.stalled = true;
+  request(counter, answers);
+  request(counter, answers);
+  await advance(1600);
+  t.true(answers.every((a) => a.error instanceof UnavailableError));
+  await counter.close();
+  // The first request's batch (n = 1) was refused; the second was queued behind it and refused by the journal.
+  t.deepEqual(lost, [1]);
+});
+
 test('mode switch: requests held during the last replay are answered 503 by their deadline when the replay hangs', async (t) => {
   const db = new FakeLedger();
   const { journal } = await memoryJournal(t.context as string);
