@@ -33,6 +33,8 @@ export interface Metrics {
   readonly replayed: (entries: number, increments: number) => void;
   readonly watchPool: (stats: () => PoolStats) => void;
   readonly watchDegraded: (gauges: DegradedGauges) => void;
+  /** Committed values held for the next requests (their own requests were answered 503 or had gone). */
+  readonly watchSpares: (spares: () => number) => void;
   readonly quarantined: (entries: number, increments: number) => void;
 }
 
@@ -186,6 +188,16 @@ export function createMetrics(workerId: number): Metrics {
       gauge('db_pool_connections', 'Open database connections', (s) => s.total);
       gauge('db_pool_idle', 'Idle database connections', (s) => s.idle);
       gauge('db_pool_waiters', 'Callers waiting for a database connection', (s) => s.waiting);
+    },
+    watchSpares: (spares) => {
+      new Gauge({
+        name: 'counter_spare_values',
+        help: 'Committed counter values held for the next requests (their own requests got no value)',
+        registers: [registry],
+        collect() {
+          this.set(spares());
+        },
+      });
     },
     watchDegraded: (g) => {
       new Gauge({

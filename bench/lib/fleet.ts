@@ -4,7 +4,7 @@
 // a VM runs it. Everything listens on loopback only.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +98,12 @@ export async function startFleet(
         JOURNAL_DIR: path.join(home, 'journal'),
         ...env,
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      // BENCH_SERVICE_LOG=<file> keeps the service's log lines (appended), to see what it did during a run.
+      stdio: [
+        'ignore',
+        process.env.BENCH_SERVICE_LOG ? openSync(process.env.BENCH_SERVICE_LOG, 'a') : 'ignore',
+        'inherit',
+      ],
     },
   );
   const metricsPorts = Array.from({ length: workers }, (_, i) => metricsBase + i);

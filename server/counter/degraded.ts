@@ -117,6 +117,11 @@ export class DegradedCounter implements Counter {
     return Math.max(this.last, this.allocator.lastCommitted);
   }
 
+  /** Committed values held by the allocator for the next requests (metrics). */
+  get spareCount(): number {
+    return this.allocator.spareCount;
+  }
+
   /** Journaled increments not (yet) handed out (metrics, tests). */
   get surplusIncrements(): number {
     return this.surplus;

@@ -44,15 +44,15 @@ export function buildCounter(deps: CounterDeps): BuiltCounter {
       break;
   }
   if (!config.degradedMode) {
-    return {
-      counter: new CoalescingAllocator({
-        db,
-        log,
-        maxBatch: config.maxBatch,
-        deadlineMs: config.requestDeadlineMs,
-        metrics: metrics.counter,
-      }),
-    };
+    const allocator = new CoalescingAllocator({
+      db,
+      log,
+      maxBatch: config.maxBatch,
+      deadlineMs: config.requestDeadlineMs,
+      metrics: metrics.counter,
+    });
+    metrics.watchSpares(() => allocator.spareCount);
+    return { counter: allocator };
   }
   const journal = new Journal({
     dir: config.journalDir,
@@ -76,6 +76,7 @@ export function buildCounter(deps: CounterDeps): BuiltCounter {
     onModeChange: deps.onModeChange,
     replayChunk: config.journalReplayChunk,
   });
+  metrics.watchSpares(() => degraded.spareCount);
   metrics.watchDegraded({
     mode: () => (degraded.mode === 'degraded' ? 1 : 0),
     journalPending: () => journal.pendingIncrements,
