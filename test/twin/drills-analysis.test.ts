@@ -26,6 +26,41 @@ test('percentile: nearest rank over a sorted array', (t) => {
   t.true(Number.isNaN(percentile([], 50)));
 });
 
+test('measure: the warm-up is its own phase, left out of before, kept in the total and the counter check', (t) => {
+  // A fresh generator's first second (slow), then a steady second before the fault.
+  const samples: Sample[] = [ok(0, 1, 300), ok(500, 2, 200), ok(1500, 3, 5), ok(2500, 4, 6), ok(3000, 5, 4)];
+  const m = measure(
+    samples,
+    5,
+    { warmupEndsAt: T0 + 1000, faultStartedAt: T0 + 2000, faultEndedAt: T0 + 2000 },
+    { before: 0, after: 5, databaseIncrease: 5, settleMs: 0 },
+  );
+  t.is(m.warmup.requests, 2);
+  t.is(m.warmup.maxMs, 300);
+  t.is(m.before.requests, 1);
+  t.is(m.before.maxMs, 5);
+  t.is(m.total.requests, 5);
+  t.is(m.counter?.ok2xx, 5);
+  t.is(m.counter?.lost, 0);
+  const markdown = renderMarkdown({
+    drill: 'x',
+    description: 'x',
+    startedAt: new Date(T0).toISOString(),
+    machine: {},
+    parameters: {},
+    window: { faultAtMs: 2000, faultDurationMs: 0 },
+    measures: m,
+    facts: {},
+    goals: [],
+    pass: true,
+  });
+  t.regex(markdown, /^\| warm-up \| 2 \|/m);
+  // Without a warm-up, everything before the fault is `before`, as it was.
+  const plain = measure(samples, 5, { faultStartedAt: T0 + 2000, faultEndedAt: T0 + 2000 }, undefined);
+  t.is(plain.warmup.requests, 0);
+  t.is(plain.before.requests, 3);
+});
+
 test('duplicateExactValues: counts repeats among exact answers only', (t) => {
   const samples: Sample[] = [ok(0, 1), ok(1, 2), ok(2, 2), { ...ok(3, 1), consistency: 'provisional' }];
   t.is(duplicateExactValues(samples), 1);

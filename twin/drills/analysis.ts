@@ -35,6 +35,8 @@ export interface CounterCheck {
 export interface DrillMeasures {
   readonly planned: number;
   readonly total: PhaseStats;
+  /** The load's first seconds (a fresh generator, new connections): left out of `before`, kept in `total`. */
+  readonly warmup: PhaseStats;
   readonly before: PhaseStats;
   readonly during: PhaseStats;
   readonly after: PhaseStats;
@@ -94,6 +96,8 @@ function lastEndAfter(samples: readonly Sample[], from: number, bad: (s: Sample)
 }
 
 export interface Window {
+  /** Samples intended before this are the warm-up phase, not `before`; none without it. */
+  readonly warmupEndsAt?: number;
   readonly faultStartedAt: number;
   /** When the fault was over (healed, or the kill done); `during` lasts until recovery if later. */
   readonly faultEndedAt: number;
@@ -109,10 +113,12 @@ export function measure(
   const exactAgainMs = lastEndAfter(samples, window.faultStartedAt, (s) => !isExact(s));
   const duringEnd = Math.max(window.faultEndedAt, window.faultStartedAt + exactAgainMs);
   const ok2xx = samples.filter(is2xx).length;
+  const warmupEndsAt = Math.min(window.warmupEndsAt ?? Number.NEGATIVE_INFINITY, window.faultStartedAt);
   return {
     planned,
     total: phaseStats(samples),
-    before: phaseStats(samples.filter((s) => s.intendedAt < window.faultStartedAt)),
+    warmup: phaseStats(samples.filter((s) => s.intendedAt < warmupEndsAt)),
+    before: phaseStats(samples.filter((s) => s.intendedAt >= warmupEndsAt && s.intendedAt < window.faultStartedAt)),
     during: phaseStats(samples.filter((s) => s.intendedAt >= window.faultStartedAt && s.intendedAt <= duringEnd)),
     after: phaseStats(samples.filter((s) => s.intendedAt > duringEnd)),
     // Requests never sent or never recorded count as failures.

@@ -1,7 +1,8 @@
 // `npm run drill -- <name> [options]`: dispatches to twin/drills/<name>.ts,
 // which exports `drill` (a DrillSpec), runs it under load and exits non-zero
 // when a goal fails. The twin must be up (`npm run twin:up`).
-// Options: --rate R --duration S --fault-at S (override the drill's defaults),
+// Options: --rate R --duration S --fault-at S --warmup S (override the drill's
+// defaults; the warm-up, 2 s by default, is reported apart from `before`),
 // --generator "argv..." (any command writing the Sample NDJSON),
 // --no-counter (skip the database counter check), --bare (database drills
 // without the fleet: one service process on its own host, no load balancer),
@@ -19,6 +20,7 @@ const { values: args, positionals } = parseArgs({
     rate: { type: 'string' },
     duration: { type: 'string' },
     'fault-at': { type: 'string' },
+    warmup: { type: 'string' },
     generator: { type: 'string' },
     'no-counter': { type: 'boolean', default: false },
     bare: { type: 'boolean', default: false },
@@ -33,7 +35,7 @@ function fail(message: string): never {
 
 const name = positionals[0];
 if (name === undefined || !/^[a-z][a-z0-9-]*$/.test(name))
-  fail('usage: npm run drill -- <name> [--rate R] [--duration S] [--fault-at S]');
+  fail('usage: npm run drill -- <name> [--rate R] [--duration S] [--fault-at S] [--warmup S]');
 const file = path.join(import.meta.dirname, `${name}.ts`);
 if (!existsSync(file)) fail(`no drill named "${name}" (twin/drills/${name}.ts)`);
 const module = (await import(pathToFileURL(file).href)) as { drill?: DrillSpec };
@@ -52,6 +54,7 @@ const options: RunOptions = {
   rate: number(args.rate, '--rate'),
   durationS: number(args.duration, '--duration'),
   faultAtS: number(args['fault-at'], '--fault-at'),
+  warmupS: number(args.warmup, '--warmup'),
   generator: args.generator?.split(/\s+/).filter(Boolean),
   readCounter: args['no-counter'] ? undefined : (await import('../db/index.js')).readCounter,
 };

@@ -53,6 +53,12 @@ export interface RunOptions {
   readonly rate?: number;
   readonly durationS?: number;
   readonly faultAtS?: number;
+  /**
+   * The load's first seconds, reported as their own phase and left out of
+   * `before` (a fresh generator and new TLS connections; the benchmark
+   * discards its warm-up the same way). Default 2, at most the fault time.
+   */
+  readonly warmupS?: number;
   readonly url?: string;
   /** argv prefix of a generator taking --url --rate --duration --insecure --samples. */
   readonly generator?: readonly string[];
@@ -131,6 +137,7 @@ export async function runDrill(spec: DrillSpec, options: RunOptions = {}): Promi
   const rate = options.rate ?? spec.rate;
   const durationS = options.durationS ?? spec.durationS;
   const faultAtS = options.faultAtS ?? spec.faultAtS;
+  const warmupS = Math.min(options.warmupS ?? 2, faultAtS);
   if (!(rate > 0 && durationS > 0 && faultAtS >= 0 && faultAtS < durationS)) {
     throw new Error(`drill ${spec.name}: need rate > 0, duration > 0 and 0 <= fault-at < duration`);
   }
@@ -211,14 +218,26 @@ export async function runDrill(spec: DrillSpec, options: RunOptions = {}): Promi
         settleMs: Date.now() - loadEndedAt - 1000,
       };
     }
-    const measures = measure(samples, Math.round(rate * durationS), { faultStartedAt, faultEndedAt }, counter);
+    const measures = measure(
+      samples,
+      Math.round(rate * durationS),
+      { warmupEndsAt: loadStartedAt + warmupS * 1000, faultStartedAt, faultEndedAt },
+      counter,
+    );
     const goals = evaluateGoals(spec.goals, measures, facts);
     const report = {
       drill: spec.name,
       description: spec.description,
       startedAt: new Date(loadStartedAt).toISOString(),
       machine: machineInfo(),
-      parameters: { rate, durationS, faultAtS, url, generator: generator.map((a) => path.basename(a)).join(' ') },
+      parameters: {
+        rate,
+        durationS,
+        faultAtS,
+        warmupS,
+        url,
+        generator: generator.map((a) => path.basename(a)).join(' '),
+      },
       window: { faultAtMs: faultStartedAt - loadStartedAt, faultDurationMs: faultEndedAt - faultStartedAt },
       measures,
       facts,

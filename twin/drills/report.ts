@@ -64,10 +64,17 @@ export function renderMarkdown(r: ReportBody): string {
     '',
     '| phase | requests | 2xx | provisional | errors | p50 | p99 | max |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...(m.warmup.requests > 0 ? [row('warm-up', m.warmup)] : []),
     row('before', m.before),
     row('during', m.during),
     row('after', m.after),
     row('total', m.total),
+    ...(m.warmup.requests > 0
+      ? [
+          '',
+          "Warm-up: the load's first seconds (`warmupS`: a fresh generator, new connections), left out of `before` so that it is a baseline; counted in the total, the goals on all requests and the counter check.",
+        ]
+      : []),
     '',
     `Recovered (last non-2xx answer) ${(m.recoverMs / 1000).toFixed(2)} s after the fault; ` +
       `exact again (last provisional or failed answer) ${(m.exactAgainMs / 1000).toFixed(2)} s after the fault.`,
