@@ -11,6 +11,7 @@
 // Usage: npm run bench:outage -- [--outage 10] [--rate 500] [--kill]
 //          [--db-budget-ms N] [--probe-interval-ms N] [--request-deadline-ms N]
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import os from 'node:os';
@@ -48,8 +49,6 @@ function consistencyOf(headers: IncomingHttpHeaders | undefined): string {
   const entry = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'counter-consistency');
   return String(entry?.[1] ?? '');
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface WorkerGauges {
   readonly degraded: number;

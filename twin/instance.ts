@@ -11,6 +11,7 @@
 //            poweroff via SIGRTMIN+4), the shutdown script runs, and after
 //            90 s the VM is switched off regardless.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -89,8 +90,6 @@ async function fileId(file: string): Promise<string> {
   const stat = await fs.stat(file);
   return `${stat.dev}:${stat.ino}`;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface CreateOptions {
   readonly name: string;

@@ -3,6 +3,7 @@
 // after the database returns the journal is replayed exactly once, so the
 // database counter equals the number of 2xx answers.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -11,8 +12,6 @@ import { load, successValues, type Outcome } from '../helpers/load.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startService, type Service } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const DEGRADED_ENV = {
   DB_BUDGET_MS: '300',

@@ -13,6 +13,7 @@
 // queued behind it that then holds it for 2 s, over and over for 8 s.
 // Silent: PostgreSQL and all its backends are frozen (SIGSTOP) for 6 s.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
 import { freePort } from '../../server/local/postgres.js';
@@ -21,7 +22,6 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startService, type Service } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DEADLINE_MS = 1500;
 const MARGIN_SECONDS = 0.9;
 /** Upper bounds of http_request_duration_seconds (server/metrics.ts). */

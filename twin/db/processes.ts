@@ -5,6 +5,7 @@
 // (the namespace they live in, the state directory in their command line),
 // never by a process name.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -71,8 +72,6 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
     // already gone
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends `sig`, waits up to `graceMs` for the process to exit, then SIGKILLs it. */
 export async function stopPid(pid: number, sig: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {

@@ -2,6 +2,7 @@
 // from Patroni's REST API (`GET /cluster`) from inside a database host's
 // namespace, asking each node in turn so one dead node does not blind it.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { nsExec } from '../topology.js';
 import { NODES, PATRONI_REST_PORT, nodeName, type NodeName } from './settings.js';
 
@@ -55,8 +56,6 @@ export async function databaseStatus(): Promise<DatabaseStatus> {
   }
   return { primary: undefined, syncStandby: undefined, members: [] };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls the status until `test` holds; throws with the last status after `timeoutMs`. */
 export async function waitForStatus(

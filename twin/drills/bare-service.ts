@@ -5,6 +5,7 @@
 // The full drills go through the load balancer and the baked instances; this
 // is what the CI test of the failover drill uses, and `--bare` on the CLI.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -21,8 +22,6 @@ export interface BareService {
   readonly url: string;
   stop(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startBareService(env: Record<string, string> = {}): Promise<BareService> {
   await attachHost(BARE_HOST, BARE_IP);

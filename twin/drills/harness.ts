@@ -5,6 +5,7 @@
 // failover, partition) is a DrillSpec run by `runDrill`; goals are data and
 // the report gives each one's verdict.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -90,8 +91,6 @@ export function defaultGenerator(): string[] {
   const script = existsSync(bench) ? bench : path.join(ROOT, 'twin', 'drills', 'open-loop-stand-in.ts');
   return [process.execPath, '--import', 'tsx', script];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** First intended send time in a streaming samples file, once it appears (bounded wait). */
 async function firstIntendedAt(file: string, timeoutMs: number): Promise<number | undefined> {
