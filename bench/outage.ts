@@ -18,9 +18,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { loadConfig } from '../server/config.js';
-import { build, machine, root, startDatabase, startFleet, type Fleet } from './lib/fleet.js';
+import { readCounter } from './lib/counter-db.js';
+import {
+  build,
+  machine,
+  root,
+  startDatabase,
+  startFleet,
+  workerGauges,
+  type Fleet,
+  type WorkerGauges,
+} from './lib/fleet.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,32 +59,6 @@ function consistencyOf(headers: IncomingHttpHeaders | undefined): string {
   return String(entry?.[1] ?? '');
 }
 
-interface WorkerGauges {
-  readonly degraded: number;
-  readonly pending: number;
-  /** Committed values held for the next requests. */
-  readonly spares: number;
-  /** Values handed to requests whose response was not delivered (all reasons). */
-  readonly undelivered: number;
-}
-
-async function workerGauges(fleet: Fleet): Promise<WorkerGauges[]> {
-  return Promise.all(
-    fleet.metricsPorts.map(async (port) => {
-      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
-      const series = (name: string) =>
-        [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
-      const gauge = (name: string) => series(name)[0] ?? Number.NaN;
-      return {
-        degraded: gauge('counter_degraded'),
-        pending: gauge('journal_pending_increments'),
-        spares: gauge('counter_spare_values'),
-        undelivered: series('http_counter_values_undelivered_total').reduce((a, b) => a + b, 0),
-      };
-    }),
-  );
-}
-
 const sum = (gauges: WorkerGauges[], key: 'spares' | 'undelivered') => gauges.reduce((a, g) => a + g[key], 0);
 
 /** One POST / on a connection of its own (so the cluster spreads them over the workers). */
@@ -98,9 +81,10 @@ function postOnce(url: string): Promise<void> {
  */
 async function drainSpares(fleet: Fleet): Promise<number> {
   const held = sum(await workerGauges(fleet), 'spares');
-  for (let round = 0; round < 100; round += 1) {
-    if (sum(await workerGauges(fleet), 'spares') === 0) return held;
+  for (let round = 0, left = held; round < 100; round += 1) {
+    if (left === 0) return held;
     for (let i = 0; i < 20; i += 1) await postOnce(fleet.url);
+    left = sum(await workerGauges(fleet), 'spares');
   }
   throw new Error('the workers still hold spare values after 2,000 requests');
 }
@@ -113,16 +97,6 @@ async function untilExact(fleet: Fleet, timeoutMs: number): Promise<number> {
     await sleep(50);
   }
   return Number.NaN;
-}
-
-async function counterValue(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return Number((await client.query<{ value: string }>('SELECT value FROM counter')).rows[0]?.value);
-  } finally {
-    await client.end();
-  }
 }
 
 async function closedLoop(fleet: Fleet, seconds: number): Promise<{ rps: number; ok: number; other: number }> {
@@ -158,7 +132,7 @@ try {
   // fixed rate, so every answer is received and counted.
   const sparesBeforeWindow = await drainSpares(fleet);
   const undeliveredAtStart = sum(await workerGauges(fleet), 'undelivered');
-  const start = await counterValue(url);
+  const start = await readCounter(url);
   const events: { at: number; status: number; consistency: string }[] = [];
   const t0 = Date.now();
   const loadDone = autocannon({
@@ -185,7 +159,7 @@ try {
   const exactAfterMs = await untilExact(fleet, 60_000);
   const steady = await loadDone;
   const settleMs = await untilExact(fleet, 60_000);
-  const end = await counterValue(url);
+  const end = await readCounter(url);
   const atEnd = await workerGauges(fleet);
   // Every value the database gained in the window went to a 2xx the run
   // received, to a request whose response was not delivered, or is held as a

@@ -208,16 +208,33 @@ export function machine(): Record<string, string | number> {
   };
 }
 
-/** Each worker's degraded-mode gauges, from its metrics port (NaN where a worker has none). */
-export async function workerGauges(fleet: Fleet): Promise<{ degraded: number; pending: number }[]> {
+export interface WorkerGauges {
+  /** 1 while degraded; NaN for a worker without degraded mode (the baselines). */
+  readonly degraded: number;
+  readonly pending: number;
+  /** Committed values held for the next requests (counter_spare_values). */
+  readonly spares: number;
+  /** Values handed to requests whose response was not delivered, all reasons summed. */
+  readonly undelivered: number;
+}
+
+/** Each worker's counter gauges, from its metrics port (NaN where a worker has none). */
+export async function workerGauges(fleet: Fleet): Promise<WorkerGauges[]> {
   return Promise.all(
     fleet.metricsPorts.map(async (port) => {
       const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) }).then(
         (r) => r.text(),
         () => '',
       );
-      const gauge = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-      return { degraded: gauge('counter_degraded'), pending: gauge('journal_pending_increments') };
+      const series = (name: string) =>
+        [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))].map((m) => Number(m[1]));
+      const gauge = (name: string) => series(name)[0] ?? Number.NaN;
+      return {
+        degraded: gauge('counter_degraded'),
+        pending: gauge('journal_pending_increments'),
+        spares: gauge('counter_spare_values'),
+        undelivered: series('http_counter_values_undelivered_total').reduce((a, b) => a + b, 0),
+      };
     }),
   );
 }

@@ -13,7 +13,7 @@ import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import { CoalescingAllocator } from '../../../server/counter/allocator.js';
 import { DegradedCounter, type DegradedCounterOptions } from '../../../server/counter/degraded.js';
 import { Journal, pendingEntries, type JournalFile } from '../../../server/counter/journal.js';
-import { UnavailableError, type Allocation, type Counter } from '../../../server/counter/types.js';
+import { noMetrics, UnavailableError, type Allocation, type Counter } from '../../../server/counter/types.js';
 import { silentLog } from '../../helpers/app.js';
 import { FakeLedger } from './fake-ledger.js';
 
@@ -236,9 +236,7 @@ test('mode switch: shutting down with a refused batch still unsettled reports it
   const lost: number[] = [];
   const counter = degraded(db, journal, {
     metrics: {
-      batchSize: () => undefined,
-      batchOutcome: () => undefined,
-      queueDepth: () => undefined,
+      ...noMetrics,
       unhanded: (n, where) => {
         if (where === 'lost') lost.push(n);
       },
