@@ -12,7 +12,17 @@ import { instanceMetadata } from '../terraform/instance-metadata.js';
 import type { HttpCheck } from '../terraform/serving-policy.js';
 import { ensureGuestLayer } from './guest.js';
 import { imageRoot, repoDir, TWIN_STATE_DIR } from './image.js';
-import { alive, createInstance, destroyInstance, listRecords, livePids, readRecord, stopInstance } from './instance.js';
+import {
+  alive,
+  createInstance,
+  destroyInstance,
+  listRecords,
+  livePids,
+  readRecord,
+  cpuSharesAfter,
+  setCpuShares,
+  stopInstance,
+} from './instance.js';
 import { ensureSshKey, SSH_USER, writeInventory } from './inventory.js';
 import { addBackend, drainBackend } from './lb.js';
 import { Mig, type MigDeps, type MigEvent } from './mig.js';
@@ -265,6 +275,10 @@ export function twinMigDeps(
     now: () => Date.now(),
     log: (event) => {
       void fs.appendFile(EVENTS_FILE, `${JSON.stringify(event)}\n`).catch(() => undefined);
+      // In service from its first passing check until drained for deletion:
+      // only then does it get a VM's CPU (instance.ts).
+      const shares = cpuSharesAfter(event.type);
+      if (shares !== undefined && event.instance !== undefined) void setCpuShares(event.instance, shares);
       log(event);
     },
   };

@@ -35,6 +35,102 @@ export const INSTANCES_DIR = path.join(TWIN_STATE_DIR, 'instances');
 export const SHUTDOWN_GRACE_MS = 90_000;
 const MASKED_FOR_BOOT = ['auditd.service', 'audit-rules.service'];
 
+/**
+ * CPU between "VMs". On GCE each VM has vCPUs of its own: VMs booting or
+ * shutting down beside serving ones take nothing from them, and neither does
+ * an operator's Ansible run. Here all of them share the machine's cores, so
+ * each instance runs in a cgroup of its own under the `cpu` controller (v1,
+ * as mounted here; /sys/fs/cgroup/cpu/ctwin/<name>) whose share is low until
+ * its first passing autohealing check (the MIG's `first-healthy`), that of a
+ * 2-vCPU VM while in service, and low again once the load balancer has
+ * drained it for deletion (`drained`); the fleet audit's controller runs in
+ * ctwin/operator at the low share. Boots, shutdowns and audits then run on
+ * the CPU that serving leaves, instead of competing with it as equals.
+ * Without the controller (no /sys/fs/cgroup/cpu) instances run without it.
+ */
+export const CPU_CGROUP_DIR = '/sys/fs/cgroup/cpu/ctwin';
+/** cpu.shares of an instance out of service (booting, drained, stopping) and of the operator's tools; 1024 = one busy process at the root. */
+export const OUT_OF_SERVICE_CPU_SHARES = 64;
+/** cpu.shares of an instance in service: two vCPUs' worth. */
+export const IN_SERVICE_CPU_SHARES = 2048;
+/** The cgroup (under CPU_CGROUP_DIR) the fleet audit's controller runs in. */
+export const OPERATOR_CGROUP = 'operator';
+
+function cpuCgroup(name: string): string {
+  return path.join(CPU_CGROUP_DIR, name);
+}
+
+/** Makes a cpu cgroup at the out-of-service share; undefined when the controller is not there. */
+export async function makeCpuCgroup(name: string): Promise<string | undefined> {
+  if (
+    !(await fs.stat(path.dirname(CPU_CGROUP_DIR)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    return undefined;
+  const dir = cpuCgroup(name);
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'cpu.shares'), String(OUT_OF_SERVICE_CPU_SHARES));
+  return dir;
+}
+
+/**
+ * argv that runs `command` in the cpu cgroup `dir` (no cgroup: as is): a shell
+ * joins it and execs the command, so the command and everything it starts
+ * run in it from their first instruction, under one pid.
+ */
+export function inCpuCgroup(dir: string | undefined, command: readonly string[]): string[] {
+  const join = 'if [ -n "$1" ]; then echo $$ > "$1/cgroup.procs" || exit 70; fi; shift; exec "$@"';
+  return ['sh', '-c', join, 'sh', dir ?? '', ...command];
+}
+
+/** The cpu.shares an instance moves to on a MIG event, if that event changes it. */
+export function cpuSharesAfter(event: string): number | undefined {
+  if (event === 'first-healthy') return IN_SERVICE_CPU_SHARES;
+  if (event === 'drained') return OUT_OF_SERVICE_CPU_SHARES;
+  return undefined;
+}
+
+/** Sets an instance's cpu.shares (at its first passing check, and when drained); false without its cgroup. */
+export async function setCpuShares(name: string, shares: number): Promise<boolean> {
+  return fs.writeFile(path.join(cpuCgroup(name), 'cpu.shares'), String(shares)).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The instance's cpu.shares, or undefined without its cgroup. */
+export async function cpuShares(name: string): Promise<number | undefined> {
+  const text = await fs.readFile(path.join(cpuCgroup(name), 'cpu.shares'), 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : Number(text.trim());
+}
+
+/** Removes an instance's cpu cgroup once its processes are gone (and the parent when empty). */
+async function removeCpuCgroup(name: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    const done = await fs.rmdir(cpuCgroup(name)).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+    );
+    if (done) break;
+    await sleep(100);
+  }
+  await fs.rmdir(CPU_CGROUP_DIR).catch(() => undefined);
+}
+
+/** Removes the twin's empty cpu cgroups; returns those still there (down's leftover check). */
+export async function leftoverCpuCgroups(): Promise<string[]> {
+  const entries = await fs.readdir(CPU_CGROUP_DIR, { withFileTypes: true }).catch(() => []);
+  const left: string[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory())) {
+    const dir = path.join(CPU_CGROUP_DIR, entry.name);
+    await fs.rmdir(dir).catch(() => left.push(dir));
+  }
+  if (left.length === 0) await fs.rmdir(CPU_CGROUP_DIR).catch(() => undefined);
+  return left;
+}
+
 export interface InstanceRecord {
   readonly name: string;
   readonly zone: Zone;
@@ -138,29 +234,33 @@ export async function createInstance(o: CreateOptions): Promise<InstanceRecord> 
   };
   await writeRecord(record);
   const consoleFd = openSync(path.join(dir, 'console.log'), 'a');
-  const nspawn = spawn(
+  // sh joins the instance's cpu cgroup and execs nsenter, which execs nspawn
+  // (one pid throughout), so every process of the VM starts in it.
+  const [shell = 'sh', ...argv] = inCpuCgroup(await makeCpuCgroup(o.name), [
     'nsenter',
-    [
-      `--net=/run/netns/${TWIN_NETNS}`,
-      '--',
-      'systemd-nspawn',
-      '--directory',
-      merged,
-      '--machine',
-      o.name,
-      '--boot',
-      '--register=no', // no systemd-machined on this host
-      '--keep-unit',
-      `--network-bridge=${TWIN_BRIDGE}`,
-      '--drop-capability=CAP_AUDIT_CONTROL', // the kernel's audit rules are host-wide
-      '--console=read-only',
-      '--quiet',
-      '--',
-      ...MASKED_FOR_BOOT.map((unit) => `systemd.mask=${unit}`),
-    ],
+    `--net=/run/netns/${TWIN_NETNS}`,
+    '--',
+    'systemd-nspawn',
+    '--directory',
+    merged,
+    '--machine',
+    o.name,
+    '--boot',
+    '--register=no', // no systemd-machined on this host
+    '--keep-unit',
+    `--network-bridge=${TWIN_BRIDGE}`,
+    '--drop-capability=CAP_AUDIT_CONTROL', // the kernel's audit rules are host-wide
+    '--console=read-only',
+    '--quiet',
+    '--',
+    ...MASKED_FOR_BOOT.map((unit) => `systemd.mask=${unit}`),
+  ]);
+  const nspawn = spawn(shell, argv, {
+    stdio: ['ignore', consoleFd, consoleFd],
+    detached: true,
     // The image's own tmp.mount (nodev,nosuid,noexec) mounts /tmp, not nspawn's tmpfs.
-    { stdio: ['ignore', consoleFd, consoleFd], detached: true, env: { ...process.env, SYSTEMD_NSPAWN_TMPFS_TMP: '0' } },
-  );
+    env: { ...process.env, SYSTEMD_NSPAWN_TMPFS_TMP: '0' },
+  });
   closeSync(consoleFd);
   nspawn.unref();
   record.nspawnPid = nspawn.pid;
@@ -286,6 +386,7 @@ export async function destroyInstance(name: string): Promise<void> {
   // container's namespace) and its propagation directory.
   await nsExec(TWIN_NETNS, 'ip', ['link', 'delete', bridgeVeth(name)]).catch(() => undefined);
   await fs.rm(`/run/systemd/nspawn/propagate/${name}`, { recursive: true, force: true });
+  await removeCpuCgroup(name);
 }
 
 /** nspawn's name for the bridge side of a container's veth (vb- + machine name, at most 15 characters). */

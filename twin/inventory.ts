@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { repoDir, TWIN_STATE_DIR } from './image.js';
 import { listRecords } from './instance.js';
+import { inCpuCgroup, makeCpuCgroup, OPERATOR_CGROUP } from './instance.js';
 import { execOk, nsExec, TWIN_NETNS } from './topology.js';
 
 export const INVENTORY_DIR = path.join(TWIN_STATE_DIR, 'inventory');
@@ -104,7 +105,10 @@ export async function runAudit(
     );
   }
   const started = Date.now();
-  const result = await nsExec(TWIN_NETNS, 'ansible-playbook', args, {
+  // The operator's controller is not on the fleet's CPUs on GCP: here it runs
+  // at the out-of-service share (instance.ts), joined before ansible starts.
+  const [shell = 'sh', ...argv] = inCpuCgroup(await makeCpuCgroup(OPERATOR_CGROUP), ['ansible-playbook', ...args]);
+  const result = await nsExec(TWIN_NETNS, shell, argv, {
     cwd: path.join(repoDir, 'ansible'),
     timeoutMs: 15 * 60_000,
     env: {

@@ -13,6 +13,7 @@ import { runDrill, type DrillReport } from '../../../twin/drills/harness.js';
 import { drill as roll } from '../../../twin/drills/roll.js';
 import { drill as kill } from '../../../twin/drills/kill.js';
 import { readCounter } from '../../../twin/db/index.js';
+import { cpuShares, listRecords, IN_SERVICE_CPU_SHARES } from '../../../twin/instance.js';
 
 const RATE = Number(process.env.TWIN_CI_RATE ?? 50);
 const log = (line: string) => console.log(`[twin-test ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -40,10 +41,16 @@ test.after.always('down leaves no process, namespace, mount or interface', async
   );
 });
 
-test.serial('up: one instance per zone, and no route from the root namespace into the twin', async (t) => {
-  t.true(up);
-  await t.notThrowsAsync(assertIsolated());
-});
+test.serial(
+  "up: one instance per zone, each with a VM's CPU share once healthy, and no route from the root namespace into the twin",
+  async (t) => {
+    t.true(up);
+    await t.notThrowsAsync(assertIsolated());
+    const records = await listRecords();
+    t.deepEqual(records.map((r) => r.zone).sort(), ['a', 'b', 'c']);
+    for (const r of records) t.is(await cpuShares(r.name), IN_SERVICE_CPU_SHARES, `${r.name}'s cpu.shares`);
+  },
+);
 
 test.serial(
   'roll: every instance replaced under load with 0 failed requests; the audit sees only the new image',
