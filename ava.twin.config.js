@@ -1,8 +1,9 @@
-// The twin's fleet suite: bakes the image (cached), brings the twin up (network,
-// database, load balancer, one instance per zone), runs the roll and kill
-// drills at a small rate and takes it down. Needs root and the Debian
-// packages of .ci/run; run by `npm run test:twin`, not by `npm test` and not
-// in CI (a full run takes 20-29 min; docs/twin.md has the measured runs).
+// The twin's suites: the fleet (bakes the image, cached; brings the twin up:
+// network, database, load balancer, one instance per zone; runs the roll and
+// kill drills at a small rate; takes it down) and the database tier (Patroni
+// pair, failover and partition drills). Needs root and the Debian packages of
+// .ci/run. `npm run test:twin` runs both (by hand: about 16-20 min here,
+// docs/twin.md); CI runs the database files only, `npm run test:twin:db`.
 export default {
   files: ['test/twin/fleet/**/*.test.ts', 'test/twin/db*.test.ts'],
   extensions: { ts: 'module' },
