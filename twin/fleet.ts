@@ -14,12 +14,12 @@ import { ensureGuestLayer } from './guest.js';
 import { imageRoot, repoDir, TWIN_STATE_DIR } from './image.js';
 import {
   alive,
+  cpuSharesAfter,
   createInstance,
   destroyInstance,
   listRecords,
   livePids,
   readRecord,
-  cpuSharesAfter,
   setCpuShares,
   stopInstance,
 } from './instance.js';

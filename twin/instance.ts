@@ -62,13 +62,8 @@ function cpuCgroup(name: string): string {
 
 /** Makes a cpu cgroup at the out-of-service share; undefined when the controller is not there. */
 export async function makeCpuCgroup(name: string): Promise<string | undefined> {
-  if (
-    !(await fs.stat(path.dirname(CPU_CGROUP_DIR)).then(
-      (s) => s.isDirectory(),
-      () => false,
-    ))
-  )
-    return undefined;
+  const controller = await fs.stat(path.dirname(CPU_CGROUP_DIR)).catch(() => undefined);
+  if (controller?.isDirectory() !== true) return undefined;
   const dir = cpuCgroup(name);
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(path.join(dir, 'cpu.shares'), String(OUT_OF_SERVICE_CPU_SHARES));

@@ -7,8 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { repoDir, TWIN_STATE_DIR } from './image.js';
-import { listRecords } from './instance.js';
-import { inCpuCgroup, makeCpuCgroup, OPERATOR_CGROUP } from './instance.js';
+import { inCpuCgroup, listRecords, makeCpuCgroup, OPERATOR_CGROUP } from './instance.js';
 import { execOk, nsExec, TWIN_NETNS } from './topology.js';
 
 export const INVENTORY_DIR = path.join(TWIN_STATE_DIR, 'inventory');
