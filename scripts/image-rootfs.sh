@@ -11,6 +11,12 @@
 #   IMAGE_MIRROR          archive URL (default: http://deb.debian.org/debian)
 #   IMAGE_CACHE_DIR       where tarballs are kept (default: <repo>/.cache/image)
 #   IMAGE_CACHE_MAX_AGE   days before a cached tarball is rebuilt (default: 7)
+#   IMAGE_ROOTFS_LYNIS    1: also score the fresh tree with Lynis
+#                         (scripts/image-lynis.sh) and keep the score beside
+#                         the tarball as TARBALL.lynis.json, unless one by the
+#                         same scorer is there: the untouched tree's score is a
+#                         property of the tarball, which image:test compares
+#                         the baked tree with
 set -euo pipefail
 
 dest=${1:?usage: image-rootfs.sh DEST}
@@ -38,9 +44,23 @@ tarball=$cache_dir/rootfs-$release-$key.tar.zst
 mkdir -p "$cache_dir" "$dest"
 start=$SECONDS
 
+baseline() {
+  [[ ${IMAGE_ROOTFS_LYNIS:-0} == 1 ]] || return 0
+  local scorer
+  scorer=$(bash "$repo/scripts/image-lynis.sh" --scorer)
+  if [[ -f $tarball.lynis.json ]] && grep -qF "\"scorer\": \"$scorer\"" "$tarball.lynis.json"; then
+    echo "image-rootfs: Lynis baseline already beside the tarball ($scorer)" >&2
+    return 0
+  fi
+  bash "$repo/scripts/image-lynis.sh" "$dest" "$tarball.lynis.json"
+  echo "image-rootfs: Lynis baseline $(cat "$tarball.lynis.json")" >&2
+}
+
 if [[ -f $tarball ]] && [[ -z $(find "$tarball" -mtime +"$max_age") ]]; then
   zstd -q -d -c "$tarball" | tar -C "$dest" --numeric-owner --xattrs --xattrs-include='*' -xpf -
   echo "image-rootfs: restored $release from cache ($(basename "$tarball")) in $((SECONDS - start))s" >&2
+  echo "image-rootfs: tarball $tarball" >&2
+  baseline
   exit 0
 fi
 
@@ -51,8 +71,10 @@ echo "image-rootfs: debootstrapped $release in $((SECONDS - start))s" >&2
 
 # Cache the pristine tree; write then rename, so a crash never leaves half a
 # tarball behind.
-rm -f "$cache_dir"/rootfs-"$release"-*.tar.zst.partial
+rm -f "$cache_dir"/rootfs-"$release"-*.tar.zst.partial "$tarball.lynis.json"
 tar -C "$dest" --numeric-owner --xattrs --xattrs-include='*' -cpf - . \
   | zstd -q -T0 -3 -o "$tarball.partial"
 mv "$tarball.partial" "$tarball"
 echo "image-rootfs: cached as $tarball ($(du -h "$tarball" | cut -f1))" >&2
+echo "image-rootfs: tarball $tarball" >&2
+baseline

@@ -10,6 +10,7 @@ import { cacheDir, run, runOk, scriptsDir, type RunResult } from './image-exec.j
 
 const chrootScript = path.join(scriptsDir, 'image-chroot.sh');
 const bakeScript = path.join(scriptsDir, 'image-bake-local.sh');
+const lynisScript = path.join(scriptsDir, 'image-lynis.sh');
 
 export type BakeStep = 'rootfs' | 'bake' | 'seal';
 
@@ -34,8 +35,8 @@ export async function bakeLocal(
 export class Rootfs {
   private constructor(readonly dir: string) {}
 
-  /** Makes a fresh tree under /var/tmp; `cached` says whether it came from the tarball. */
-  static async create(): Promise<{ rootfs: Rootfs; cached: boolean; seconds: number; log: string }> {
+  /** Makes a fresh tree under /var/tmp; `cached` says whether it came from the tarball, `tarball` which one. */
+  static async create(): Promise<{ rootfs: Rootfs; cached: boolean; tarball?: string; seconds: number; log: string }> {
     const parent = await fs.mkdtemp('/var/tmp/counter-api-image-');
     const dir = path.join(parent, 'root');
     const result = await bakeLocal(dir, ['rootfs'], { timeoutMs: 8 * 60_000 });
@@ -43,7 +44,14 @@ export class Rootfs {
       .split('\n')
       .filter((line) => line.startsWith('image-rootfs:'))
       .join('\n');
-    return { rootfs: new Rootfs(dir), cached: log.includes('restored'), seconds: result.seconds, log };
+    const tarball = /^image-rootfs: tarball (.+)$/m.exec(log)?.[1];
+    return {
+      rootfs: new Rootfs(dir),
+      cached: log.includes('restored'),
+      ...(tarball === undefined ? {} : { tarball }),
+      seconds: result.seconds,
+      log,
+    };
   }
 
   file(relative: string): string {
@@ -73,34 +81,40 @@ export class Rootfs {
   }
 }
 
+export interface LynisScore {
+  readonly index: number;
+  readonly tests: number;
+  readonly suggestions: readonly string[];
+  readonly seconds: number;
+  /** Lynis's version and a digest of its profile: two scores compare only when these are equal. */
+  readonly scorer: string;
+}
+
 /**
- * Lynis's hardening index of a tree, measured inside it (chroot) with the
- * build host's Lynis copied in, so the tree's own tools and files are audited
- * and nothing is installed into it. The copy is removed afterwards.
+ * Lynis's hardening index of a tree (mounted or not), measured inside it by
+ * scripts/image-lynis.sh with this machine's Lynis copied in and removed after;
+ * with `out`, also written there.
  */
-export async function lynisIndex(
-  rootfs: Rootfs,
-): Promise<{ index: number; tests: number; seconds: number; suggestions: string[] }> {
-  const work = rootfs.file('tmp/lynis-audit');
-  await fs.rm(work, { recursive: true, force: true });
-  await fs.mkdir(work, { recursive: true, mode: 0o700 });
-  try {
-    await fs.cp('/usr/share/lynis', work, { recursive: true, preserveTimestamps: true });
-    await fs.cp('/etc/lynis/plugins', path.join(work, 'plugins'), { recursive: true });
-    await fs.copyFile('/etc/lynis/default.prf', path.join(work, 'default.prf'));
-    await fs.copyFile('/usr/sbin/lynis', path.join(work, 'lynis'));
-    await fs.chmod(path.join(work, 'lynis'), 0o755);
-    const script =
-      'cd /tmp/lynis-audit && ./lynis audit system --quick --no-colors --logfile /tmp/lynis-audit/lynis.log --report-file /tmp/lynis-audit/report.dat';
-    const result = await rootfs.chroot(['/bin/sh', '-c', script], 12 * 60_000);
-    const report = await fs.readFile(path.join(work, 'report.dat'), 'utf8').catch(() => '');
-    const index = /^hardening_index=(\d+)$/m.exec(report)?.[1];
-    const tests = /^lynis_tests_done=(\d+)$/m.exec(report)?.[1];
-    if (index === undefined || tests === undefined)
-      throw new Error(`lynis produced no hardening index (exit ${result.code}):\n${result.stdout.slice(-2000)}`);
-    const suggestions = [...report.matchAll(/^suggestion\[\]=([A-Z0-9-]+)\|/gm)].map((m) => m[1] ?? '');
-    return { index: Number(index), tests: Number(tests), seconds: result.seconds, suggestions };
-  } finally {
-    await fs.rm(work, { recursive: true, force: true });
-  }
+export async function lynisIndex(rootfs: Rootfs, out?: string): Promise<LynisScore> {
+  const result = await runOk('bash', [lynisScript, rootfs.dir, ...(out === undefined ? [] : [out])], {
+    timeoutMs: 13 * 60_000,
+  });
+  return JSON.parse(out === undefined ? result.stdout : await fs.readFile(out, 'utf8')) as LynisScore;
+}
+
+/** The scorer a score made now would carry. */
+export async function lynisScorer(): Promise<string> {
+  return (await runOk('bash', [lynisScript, '--scorer'], { timeoutMs: 30_000 })).stdout.trim();
+}
+
+/**
+ * The Lynis score of the untouched tree a tarball unpacks to, as
+ * scripts/image-rootfs.sh records it beside the tarball (IMAGE_ROOTFS_LYNIS=1):
+ * undefined when there is none, or when it was made by another scorer.
+ */
+export async function cachedBaseline(tarball: string): Promise<LynisScore | undefined> {
+  const text = await fs.readFile(`${tarball}.lynis.json`, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const score = JSON.parse(text) as LynisScore;
+  return score.scorer === (await lynisScorer()) ? score : undefined;
 }
