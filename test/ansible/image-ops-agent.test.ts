@@ -33,13 +33,23 @@ interface OpsAgentConfig {
   };
 }
 
-async function config(vars: Record<string, unknown> = {}): Promise<OpsAgentConfig> {
+async function render(vars: Record<string, unknown>): Promise<OpsAgentConfig> {
   const file = await renderTemplate('ops_agent', 'etc/google-cloud-ops-agent/config.yaml.j2', vars);
   try {
     return (await readYaml(file)) as OpsAgentConfig;
   } finally {
     await fs.rm(path.dirname(file), { recursive: true, force: true });
   }
+}
+
+// The role's defaults are rendered once (an Ansible run each) for every test
+// that reads them; the tests only read the result.
+let defaults: Promise<OpsAgentConfig> | undefined;
+
+function config(vars?: Record<string, unknown>): Promise<OpsAgentConfig> {
+  if (vars !== undefined) return render(vars);
+  defaults ??= render({});
+  return defaults;
 }
 
 const APP = { _SYSTEMD_UNIT: 'counter-api.service', SYSLOG_IDENTIFIER: 'counter-api', _TRANSPORT: 'stdout' };

@@ -47,15 +47,17 @@ test('every playbook in ansible/ is covered by the syntax check', async (t) => {
   t.deepEqual(found.sort(), [...playbooks].sort());
 });
 
-for (const playbook of playbooks) {
-  test(`ansible-playbook --syntax-check ${playbook}`, async (t) => {
-    for (const inventory of ['inventories/local']) {
-      const result = await run('ansible-playbook', ['-i', inventory, '--syntax-check', playbook], {
-        cwd: ansibleDir,
-        env,
-        timeoutMs: 120_000,
-      });
-      t.is(result.code, 0, describe(result));
-    }
+// One ansible-playbook run checks every playbook: each run pays Ansible's
+// start-up (1.1 s of CPU here) again, and fourteen runs made this file 23 s
+// against 12 s now. A playbook that fails stops the run with a non-zero exit
+// and names it; the listing shows that every one was reached.
+test('ansible-playbook --syntax-check passes on every playbook, in one run', async (t) => {
+  const result = await run('ansible-playbook', ['-i', 'inventories/local', '--syntax-check', ...playbooks], {
+    cwd: ansibleDir,
+    env,
+    timeoutMs: 120_000,
   });
-}
+  t.is(result.code, 0, describe(result));
+  const checked = [...result.stdout.matchAll(/^playbook: (\S+)$/gm)].map((m) => m[1]);
+  t.deepEqual(checked, playbooks);
+});

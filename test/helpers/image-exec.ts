@@ -108,7 +108,13 @@ export async function waitFor<T>(
 
 /** Parses a YAML file with the PyYAML that ships with Debian's Ansible. */
 export async function readYaml(file: string): Promise<unknown> {
-  const script = 'import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)';
-  const result = await runOk('python3', ['-c', script, file], { timeoutMs: 20_000 });
-  return JSON.parse(result.stdout) as unknown;
+  return (await readYamlFiles([file])).get(file);
+}
+
+/** Parses YAML files with PyYAML (what Ansible reads them with), all in one Python process. */
+export async function readYamlFiles(files: readonly string[]): Promise<Map<string, unknown>> {
+  const script = 'import json, sys, yaml; json.dump([yaml.safe_load(open(f)) for f in sys.argv[1:]], sys.stdout)';
+  const result = await runOk('python3', ['-c', script, ...files], { timeoutMs: 20_000 });
+  const documents = JSON.parse(result.stdout) as unknown[];
+  return new Map(files.map((file, i) => [file, documents[i]]));
 }
