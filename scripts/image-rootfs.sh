@@ -16,7 +16,9 @@
 #                         the tarball as TARBALL.lynis.json, unless one by the
 #                         same scorer is there: the untouched tree's score is a
 #                         property of the tarball, which image:test compares
-#                         the baked tree with
+#                         the baked tree with. Lynis refreshes DEST's apt
+#                         lists: use it on a tree that is baked next or thrown
+#                         away (CI's background step)
 set -euo pipefail
 
 dest=${1:?usage: image-rootfs.sh DEST}
