@@ -4,13 +4,15 @@
 # are audited and nothing is installed into it; the copy is removed after.
 #
 # Usage: scripts/image-lynis.sh ROOT [OUT.json]
-#        scripts/image-lynis.sh --scorer
+#        scripts/image-lynis.sh --current SCORE.json
 #   Mounts ROOT's pseudo filesystems if they are not mounted (and unmounts
 #   what it mounted). Lynis runs with its default profile and
 #   images/lynis-custom.prf. Prints, or writes to OUT.json (atomically), a
 #   JSON object: index, tests, suggestions (test ids), seconds, and scorer
 #   (the Lynis version and digests of both profiles: two scores compare only
-#   when their scorers are equal). --scorer prints the scorer alone.
+#   when their scorers are equal). --current exits 0 if SCORE.json was made
+#   by the scorer a run now would use, 1 otherwise (missing, unreadable, or
+#   another Lynis or profile): the one rule for reusing a recorded score.
 set -euo pipefail
 
 scripts=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,13 +24,14 @@ scorer() {
     "$(sha256sum /etc/lynis/default.prf | cut -c1-12)" "$(sha256sum "$profile" | cut -c1-12)"
 }
 
-if [[ ${1:-} == --scorer ]]; then
-  scorer
-  echo
-  exit 0
+if [[ ${1:-} == --current ]]; then
+  file=${2:?usage: image-lynis.sh --current SCORE.json}
+  recorded=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["scorer"])' "$file" 2>/dev/null) || exit 1
+  [[ $recorded == "$(scorer)" ]]
+  exit
 fi
 
-root=${1:?usage: image-lynis.sh ROOT [OUT.json] | --scorer}
+root=${1:?usage: image-lynis.sh ROOT [OUT.json] | --current SCORE.json}
 out=${2:-}
 if [[ $EUID -ne 0 ]]; then
   echo "image-lynis: must run as root" >&2

@@ -48,10 +48,8 @@ start=$SECONDS
 
 baseline() {
   [[ ${IMAGE_ROOTFS_LYNIS:-0} == 1 ]] || return 0
-  local scorer
-  scorer=$(bash "$repo/scripts/image-lynis.sh" --scorer)
-  if [[ -f $tarball.lynis.json ]] && grep -qF "\"scorer\": \"$scorer\"" "$tarball.lynis.json"; then
-    echo "image-rootfs: Lynis baseline already beside the tarball ($scorer)" >&2
+  if bash "$repo/scripts/image-lynis.sh" --current "$tarball.lynis.json"; then
+    echo "image-rootfs: Lynis baseline already beside the tarball, by the current scorer" >&2
     return 0
   fi
   bash "$repo/scripts/image-lynis.sh" "$dest" "$tarball.lynis.json"

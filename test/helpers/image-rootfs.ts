@@ -102,19 +102,14 @@ export async function lynisIndex(rootfs: Rootfs, out?: string): Promise<LynisSco
   return JSON.parse(out === undefined ? result.stdout : await fs.readFile(out, 'utf8')) as LynisScore;
 }
 
-/** The scorer a score made now would carry. */
-export async function lynisScorer(): Promise<string> {
-  return (await runOk('bash', [lynisScript, '--scorer'], { timeoutMs: 30_000 })).stdout.trim();
-}
-
 /**
  * The Lynis score of the untouched tree a tarball unpacks to, as
  * scripts/image-rootfs.sh records it beside the tarball (IMAGE_ROOTFS_LYNIS=1):
  * undefined when there is none, or when it was made by another scorer.
  */
 export async function cachedBaseline(tarball: string): Promise<LynisScore | undefined> {
-  const text = await fs.readFile(`${tarball}.lynis.json`, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  const score = JSON.parse(text) as LynisScore;
-  return score.scorer === (await lynisScorer()) ? score : undefined;
+  const file = `${tarball}.lynis.json`;
+  const current = await run('bash', [lynisScript, '--current', file], { timeoutMs: 30_000 });
+  if (current.code !== 0) return undefined;
+  return JSON.parse(await fs.readFile(file, 'utf8')) as LynisScore;
 }
