@@ -176,7 +176,8 @@ async function chrootScript(action: 'mount' | 'umount' | 'remove', root: string)
  */
 export const GCE_BASE_PACKAGES = ['curl', 'sudo'] as const;
 
-async function installBasePackages(root: string): Promise<void> {
+/** Installs GCE_BASE_PACKAGES into a root filesystem whose pseudo filesystems are mounted (also used by test/images/bake.test.ts). */
+export async function installBasePackages(root: string): Promise<void> {
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' };
   await execOk('chroot', [root, 'apt-get', '-q', 'update'], { timeoutMs: 5 * 60_000, env });
   await execOk('chroot', [root, 'apt-get', '-q', '-y', '--no-install-recommends', 'install', ...GCE_BASE_PACKAGES], {

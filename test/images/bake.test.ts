@@ -25,6 +25,7 @@ import { cacheDir, describe, repoDir, run, runOk, scriptsDir, waitFor } from '..
 import { NetnsPostgres } from '../helpers/image-postgres.js';
 import { bakeLocal, cachedBaseline, lynisIndex, Rootfs, type LynisScore } from '../helpers/image-rootfs.js';
 import { sealSeeds, treeDigest } from '../helpers/image-seal.js';
+import { GCE_BASE_PACKAGES, installBasePackages } from '../../twin/image.js';
 
 // CI builds the bundle once as an artifact (.ci/run) and passes it here, so
 // the bundle this suite proves is the one Packer bakes; alone, the suite
@@ -160,6 +161,13 @@ test.serial(
   async (t) => {
     const rootfs = state.rootfs;
     if (rootfs === undefined) return t.fail('no tree');
+    // Packer starts from Google's debian-13 image, which has these and the
+    // debootstrap tree lacks (the twin adds them the same way): the bake, the
+    // seal and the audits then see the packages a GCE VM has (sudo among
+    // them, whose packaged directories the seal must leave in place).
+    const baseStart = Date.now();
+    await installBasePackages(rootfs.dir);
+    timed(`GCE base packages (${GCE_BASE_PACKAGES.join(', ')})`, (Date.now() - baseStart) / 1000);
     await rootfs.umount();
     const result = await bakeLocal(rootfs.dir, ['bake'], {
       bundle,
@@ -577,9 +585,26 @@ test.serial(
     t.regex(machineId, /^[0-9a-f]{32}$/, 'the bake left a machine id to remove');
     state.unsealed = { machineId, hostKey };
     const seeded = await sealSeeds(rootfs.dir);
+    // What dpkg --verify reports (the bake changes some conffiles): the seal
+    // may add nothing to it, or every VM's drift audit would fail on a
+    // packaged file or directory the seal removed.
+    const verify = async () => {
+      const result = await rootfs.chroot(['dpkg', '--verify']);
+      if (result.code !== 0 && result.code !== 1) throw new Error(describe(result));
+      return result.stdout.split('\n').filter(Boolean);
+    };
+    const verifiedBefore = await verify();
     await rootfs.umount();
     const result = await bakeLocal(rootfs.dir, ['seal']);
     timed('seal', result.seconds);
+    await rootfs.mount();
+    const verifiedAfter = await verify();
+    await rootfs.umount();
+    t.deepEqual(
+      verifiedAfter.filter((line) => !verifiedBefore.includes(line)),
+      [],
+      'the seal removed no packaged file or directory (dpkg --verify)',
+    );
     const left = [];
     for (const file of seeded) {
       if (
