@@ -1,27 +1,37 @@
 #!/usr/bin/python3
-"""The app and service state audit-service.yml checks, read on the host in one run.
+"""The host state an audit topic checks, read on the host in one run.
 
-One round trip instead of a module call per file, command and probe (over an
-IAP SSH tunnel, each of those is a round trip of its own).
+One round trip per topic instead of a module call per file, stat, command
+and probe (over an IAP SSH tunnel, each of those is a round trip of its
+own). audit-service.yml and audit-hardening.yml run it with the `command`
+module: python3 -c <this file> TOPIC ARGS, where ARGS is a JSON object.
+Prints one JSON object; exits 1 when a command whose output a check lists
+failed (the list would be partial), 0 otherwise. Command results are
+{rc, stdout, stderr}, trailing newlines stripped as the command module
+does; unreadable files read as "".
 
-argv[1] is a JSON object: service, unit, dropin_dirs, app_dir, app_user,
-config_dir, ops_agent_config, live (true on a running host), env_file and
-app_url. Prints one JSON object:
-  unit_text: the unit file, "" when unreadable
-  scrape_targets: the host:port targets the Ops Agent's Prometheus receiver
-    scrapes (each rendered as `- "127.0.0.1:PORT"`)
-  dropins: the *.conf files in dropin_dirs
-  enabled, verify, security, loose_files, groups, node: {rc, stdout, stderr}
-  user: the passwd fields after the name (getent), or null
-  config_dir: {exists, pw_name, gr_name, mode}
-  live (running hosts only): show, root_procs, tcp, udp ({rc, stdout,
-    stderr}), env_file ({exists, pw_name, gr_name, mode}), health
-    (/healthz, /readyz, /metrics on app_url) and metrics (each scrape
-    target's /metrics, then the port after the last target's, where no
-    worker should answer): [{url, status, content}] (metrics: and target),
-    status -1 when nothing answered
-Exits 1 when a command whose output a check lists fails (find, pgrep beyond
-"none", ss): the list would be partial. 0 otherwise.
+service, ARGS: service, unit, dropin_dirs, app_dir, app_user, config_dir,
+ops_agent_config, live (true on a running host), env_file and app_url.
+  unit_text; scrape_targets (the host:port targets the Ops Agent's
+    Prometheus receiver scrapes, each rendered as `- "127.0.0.1:PORT"`);
+  dropins (the *.conf files in dropin_dirs); enabled, verify, security,
+    loose_files, groups, node (commands); user (the passwd fields after the
+    name, or null); config_dir ({exists, pw_name, gr_name, mode});
+  live (running hosts only): show, root_procs, tcp, udp (commands),
+    env_file (as config_dir), health (/healthz, /readyz, /metrics on
+    app_url) and metrics (each scrape target's /metrics, then the port
+    after the last target's, where no worker should answer), each
+    [{url, status, content}] (metrics: and target), status -1 when nothing
+    answered. Partial: find, systemctl show, pgrep beyond "none", ss.
+
+hardening, ARGS: compilers, units, files, modes, sysctl_keys (lists) and
+live.
+  sshd, compilers, units, suid, world_writable, node (commands);
+  text ({path: content}); stat ({path: {exists, mode, isdir}}, from lstat
+    as the stat module does);
+  live (running hosts only): sysctl, nft (commands), mounts (the findmnt
+    line of /tmp and of /dev/shm) and apparmor (the kernel's flag).
+    Partial: either find.
 """
 
 import glob
@@ -74,6 +84,11 @@ def owner(path):
     }
 
 
+def running(args):
+    # Ansible renders the boolean as True or true, depending on templating.
+    return str(args["live"]).lower() == "true"
+
+
 def probe(url):
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -84,8 +99,15 @@ def probe(url):
         return {"url": url, "status": -1, "content": "", "error": str(error)}
 
 
-def main():
-    args = json.loads(sys.argv[1])
+def mode(path):
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return {"exists": False}
+    return {"exists": True, "mode": "%04o" % stat.S_IMODE(info.st_mode), "isdir": stat.S_ISDIR(info.st_mode)}
+
+
+def service(args):
     app_dir = args["app_dir"]
     getent = run(["getent", "passwd", args["app_user"]])
     state = {
@@ -110,7 +132,7 @@ def main():
         "scrape_targets": re.findall(r'(?m)^\s+- "([0-9.]+:[0-9]+)"$', read(args["ops_agent_config"])),
     }
     partial = state["loose_files"]["rc"] != 0
-    if str(args["live"]).lower() == "true":
+    if running(args):
         targets = state["scrape_targets"]
         after = int((targets[-1] if targets else "127.0.0.1:9463").split(":")[-1]) + 1
         live = {
@@ -128,6 +150,37 @@ def main():
         state["live"] = live
         partial = (partial or live["show"]["rc"] != 0 or live["root_procs"]["rc"] not in (0, 1)
                    or live["tcp"]["rc"] != 0 or live["udp"]["rc"] != 0)
+    return state, partial
+
+
+def hardening(args):
+    which = 'for b in "$@"; do command -v "$b" || true; done'
+    state = {
+        "sshd": run(["/usr/sbin/sshd", "-T", "-C", "user=nobody,host=localhost,addr=127.0.0.1"]),
+        "compilers": run(["sh", "-c", which, "sh"] + args["compilers"]),
+        "units": run(["systemctl", "is-enabled"] + args["units"]),
+        "suid": run(["find", "/", "-xdev", "-type", "f", "-perm", "/6000", "-print"]),
+        "world_writable": run(
+            ["find", "/etc", "/usr", "/opt", "/var/lib", "-xdev", "-type", "f", "-perm", "-0002", "-print"]
+        ),
+        "node": run(["/usr/bin/node", "--version"]),
+        "text": {path: read(path) for path in args["files"]},
+        "stat": {path: mode(path) for path in args["modes"]},
+    }
+    if running(args):
+        findmnt = ["findmnt", "--noheadings", "--output", "TARGET,OPTIONS", "--target"]
+        state["live"] = {
+            "sysctl": run(["sysctl", "--"] + args["sysctl_keys"]),
+            "nft": run(["nft", "list", "chain", "inet", "filter", "input"]),
+            "mounts": [run(findmnt + [target])["stdout"] for target in ("/tmp", "/dev/shm")],
+            "apparmor": read("/sys/module/apparmor/parameters/enabled"),
+        }
+    return state, bool(state["suid"]["rc"] or state["world_writable"]["rc"])
+
+
+def main():
+    topic, args = sys.argv[1], json.loads(sys.argv[2])
+    state, partial = {"service": service, "hardening": hardening}[topic](args)
     print(json.dumps(state))
     return 1 if partial else 0
 
