@@ -16,7 +16,7 @@ ops_agent_config, live (true on a running host), env_file and app_url.
     Prometheus receiver scrapes, each rendered as `- "127.0.0.1:PORT"`);
   dropins (the *.conf files in dropin_dirs); enabled, verify, security,
     loose_files, groups, node (commands); user (the passwd fields after the
-    name, or null); config_dir ({exists, pw_name, gr_name, mode});
+    name, or null); config_dir (as stat below);
   live (running hosts only): show, root_procs, tcp, udp (commands),
     env_file (as config_dir), health (/healthz, /readyz, /metrics on
     app_url) and metrics (each scrape target's /metrics, then the port
@@ -27,8 +27,8 @@ ops_agent_config, live (true on a running host), env_file and app_url.
 hardening, ARGS: compilers, units, files, modes, sysctl_keys (lists) and
 live.
   sshd, compilers, units, suid, world_writable, node (commands);
-  text ({path: content}); stat ({path: {exists, mode, isdir}}, from lstat
-    as the stat module does);
+  text ({path: content}); stat ({path: {exists, mode, isdir, pw_name,
+    gr_name}}, from lstat as the stat module does);
   live (running hosts only): sysctl, nft (commands), mounts (the findmnt
     line of /tmp and of /dev/shm) and apparmor (the kernel's flag).
     Partial: either find.
@@ -64,9 +64,10 @@ def read(path):
         return ""
 
 
-def owner(path):
+def inspect(path):
+    """exists, mode, isdir, pw_name, gr_name of path, from lstat as the stat module does."""
     try:
-        info = os.stat(path)
+        info = os.lstat(path)
     except OSError:
         return {"exists": False}
 
@@ -78,9 +79,10 @@ def owner(path):
 
     return {
         "exists": True,
+        "mode": "%04o" % stat.S_IMODE(info.st_mode),
+        "isdir": stat.S_ISDIR(info.st_mode),
         "pw_name": name(pwd.getpwuid, info.st_uid),
         "gr_name": name(grp.getgrgid, info.st_gid),
-        "mode": "%04o" % stat.S_IMODE(info.st_mode),
     }
 
 
@@ -97,14 +99,6 @@ def probe(url):
         return {"url": url, "status": error.code, "content": error.read().decode("utf-8", "replace")}
     except (OSError, ValueError) as error:
         return {"url": url, "status": -1, "content": "", "error": str(error)}
-
-
-def mode(path):
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return {"exists": False}
-    return {"exists": True, "mode": "%04o" % stat.S_IMODE(info.st_mode), "isdir": stat.S_ISDIR(info.st_mode)}
 
 
 def service(args):
@@ -127,7 +121,7 @@ def service(args):
         ),
         "user": getent["stdout"].strip().split(":")[1:] if getent["rc"] == 0 else None,
         "groups": run(["id", "-nG", args["app_user"]]),
-        "config_dir": owner(args["config_dir"]),
+        "config_dir": inspect(args["config_dir"]),
         "node": run(["/usr/bin/node", "--version"]),
         "scrape_targets": re.findall(r'(?m)^\s+- "([0-9.]+:[0-9]+)"$', read(args["ops_agent_config"])),
     }
@@ -139,7 +133,7 @@ def service(args):
             "show": run(["systemctl", "show", args["service"] + ".service",
                          "--property=ActiveState,SubState,MainPID,NRestarts,User"]),
             "root_procs": run(["pgrep", "-u", "root", "-f", app_dir + "/"]),
-            "env_file": owner(args["env_file"]),
+            "env_file": inspect(args["env_file"]),
             "health": [probe(args["app_url"] + path) for path in ("/healthz", "/readyz", "/metrics")],
             "metrics": [
                 dict(probe(f"http://{target}/metrics"), target=target) for target in targets + [f"127.0.0.1:{after}"]
@@ -165,7 +159,7 @@ def hardening(args):
         ),
         "node": run(["/usr/bin/node", "--version"]),
         "text": {path: read(path) for path in args["files"]},
-        "stat": {path: mode(path) for path in args["modes"]},
+        "stat": {path: inspect(path) for path in args["modes"]},
     }
     if running(args):
         findmnt = ["findmnt", "--noheadings", "--output", "TARGET,OPTIONS", "--target"]

@@ -597,9 +597,7 @@ test.serial(
     await rootfs.umount();
     const result = await bakeLocal(rootfs.dir, ['seal']);
     timed('seal', result.seconds);
-    await rootfs.mount();
-    const verifiedAfter = await verify();
-    await rootfs.umount();
+    const verifiedAfter = await verify(); // dpkg needs no /proc or /dev: the tree stays unmounted
     t.deepEqual(
       verifiedAfter.filter((line) => !verifiedBefore.includes(line)),
       [],
