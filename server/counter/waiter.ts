@@ -17,34 +17,46 @@ export const deadlineError = () => new UnavailableError('no counter value within
  * costs more CPU than the allocator itself. Each listener runs once.
  */
 export function deadlineAfter(ms: number, now = Date.now()): RequestDeadline {
-  const at = now + ms;
-  let ended = false;
-  let listening: { readonly timer: NodeJS.Timeout; readonly run: () => void }[] = [];
-  return {
-    get aborted() {
-      return ended || Date.now() >= at;
-    },
-    addEventListener(_type, listener) {
-      let ran = false;
-      const run = () => {
-        if (ran) return;
-        ran = true;
-        listener();
-      };
-      if (ended) return queueMicrotask(run);
-      listening.push({ timer: setTimeout(run, Math.max(0, at - Date.now())).unref(), run });
-    },
-    abort() {
-      if (ended) return;
-      ended = true;
-      const now = listening;
-      listening = [];
-      for (const { timer, run } of now) {
-        clearTimeout(timer);
-        run();
-      }
-    },
-  };
+  return new TimedDeadline(now + ms);
+}
+
+interface Listening {
+  readonly timer: NodeJS.Timeout;
+  readonly run: () => void;
+}
+
+// A class rather than an object literal of closures: one is made per request.
+class TimedDeadline implements RequestDeadline {
+  #ended = false;
+  #listening: Listening[] | undefined;
+
+  constructor(private readonly at: number) {}
+
+  get aborted(): boolean {
+    return this.#ended || Date.now() >= this.at;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    let ran = false;
+    const run = () => {
+      if (ran) return;
+      ran = true;
+      listener();
+    };
+    if (this.#ended) return queueMicrotask(run);
+    (this.#listening ??= []).push({ timer: setTimeout(run, Math.max(0, this.at - Date.now())).unref(), run });
+  }
+
+  abort(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const listening = this.#listening ?? [];
+    this.#listening = undefined;
+    for (const { timer, run } of listening) {
+      clearTimeout(timer);
+      run();
+    }
+  }
 }
 
 export class Waiter {

@@ -72,7 +72,8 @@ export class InFlight {
     }
     const pending = open;
     pending.add(res);
-    res.once('close', () => pending.delete(res));
+    // `on`, not `once` (which wraps every listener); deleting twice is harmless.
+    res.on('close', () => pending.delete(res));
   }
 
   settled(socket: Duplex, boundMs: number): Promise<void> {

@@ -8,6 +8,7 @@
 //
 // (docs/counter.md; degraded-mode values reach the database when replayed).
 
+import type { Socket } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Logger } from '../log.js';
 import type { HttpMetrics } from '../metrics.js';
@@ -18,7 +19,7 @@ export interface Delivery {
   gone(req: Request, res: Response): boolean;
   /**
    * Watches a request that is about to ask for a value, with one listener on
-   * its response (and one on its socket while it waits): when the connection
+   * its response (and a hook on its connection while it waits): when the connection
    * closes before the response is written, the deadline ends, so a request
    * still waiting never takes a value; a value already handed out whose
    * response was not written in full is logged and counted as undelivered.
@@ -34,7 +35,32 @@ export interface Watched {
   handOut(value: number, consistency: string): boolean;
 }
 
+/**
+ * Runs the registered callbacks when a connection closes, with one listener
+ * per connection: adding and removing a socket listener on every request cost
+ * more CPU than the rest of the accounting (docs/benchmarks.md).
+ */
+export function connectionCloseHooks(): (socket: Socket, hook: () => void) => () => void {
+  const hooks = new WeakMap<Socket, Set<() => void>>();
+  return (socket, hook) => {
+    let set = hooks.get(socket);
+    if (set === undefined) {
+      const created = new Set<() => void>();
+      hooks.set(socket, created);
+      socket.once('close', () => {
+        for (const run of created) run();
+        created.clear();
+      });
+      set = created;
+    }
+    const registered = set;
+    registered.add(hook);
+    return () => registered.delete(hook);
+  };
+}
+
 export function createDelivery(log: Logger, metrics: HttpMetrics | undefined): Delivery {
+  const onConnectionClose = connectionCloseHooks();
   const lost = (res: Response, value: number, consistency: string, reason: string) => {
     metrics?.undelivered(reason);
     log.warn(
@@ -48,12 +74,15 @@ export function createDelivery(log: Logger, metrics: HttpMetrics | undefined): D
       // The response's close covers the request being answered; the socket's
       // covers a pipelined request queued behind it (its response never closes).
       const socket = req.socket;
-      const abort = () => deadline?.abort();
-      if (deadline !== undefined) socket.once('close', abort);
+      const forget = deadline === undefined ? undefined : onConnectionClose(socket, () => deadline.abort());
       let handed: { readonly value: number; readonly consistency: string } | undefined;
-      res.once('close', () => {
-        if (deadline !== undefined) socket.off('close', abort);
-        abort();
+      let closed = false;
+      // `on` with a flag rather than `once`, which wraps every listener.
+      res.on('close', () => {
+        if (closed) return;
+        closed = true;
+        forget?.();
+        deadline?.abort();
         // writableFinished: end() was called and every byte reached the
         // kernel ('finish' has been emitted).
         if (handed !== undefined && !res.writableFinished) {

@@ -1,10 +1,11 @@
 // Checks that run before routing, where RFC 9112 asks for a 400 or the
 // request can be refused without reading it: exactly one valid Host header
 // (HTTP/1.1), and a declared body over the limit refused with 413 at once,
-// before any of it is read and before `100 Continue` is sent. The first two
-// are plain functions the app's preamble middleware calls (server/app.ts).
+// before any of it is read and before `100 Continue` is sent. Plain functions
+// that the app's middleware calls (server/app.ts), not layers of their own:
+// each Express layer costs CPU on every request.
 
-import type { Request, RequestHandler, Response } from 'express';
+import type { Request, Response } from 'express';
 import { HttpError } from './errors.js';
 
 // RFC 9112 §3.2 / RFC 3986: uri-host [ ":" port ]; reg-name, IPv4 or IP-literal.
@@ -13,7 +14,8 @@ const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d{0,5})?$
 function hostLines(rawHeaders: readonly string[]): string[] {
   const values: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]?.toLowerCase() === 'host') values.push(rawHeaders[i + 1] ?? '');
+    const name = rawHeaders[i] ?? '';
+    if (name.length === 4 && name.toLowerCase() === 'host') values.push(rawHeaders[i + 1] ?? '');
   }
   return values;
 }
@@ -38,17 +40,18 @@ export function closeUnlessContinued(req: Request, res: Response): void {
   }
 }
 
-/** 413 at once for a declared body over `limit`; else `100 Continue` if the client waits for it. */
-export function declaredBodyWithin(limit: number): RequestHandler {
-  return (req, res, next) => {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > limit) {
-      throw new HttpError(413, 'payload_too_large', `request body exceeds ${limit} bytes`, { Connection: 'close' });
-    }
-    if (req.headers.expect?.toLowerCase() === '100-continue') {
-      res.shouldKeepAlive = res.locals.keepAliveAfterContinue === true;
-      res.writeContinue();
-    }
-    next();
-  };
+/**
+ * 413 at once (thrown) for a declared body over `limit`; else `100 Continue`
+ * if the client waits for it. A plain function the body handler calls first
+ * (server/app.ts).
+ */
+export function checkDeclaredBody(req: Request, res: Response, limit: number): void {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    throw new HttpError(413, 'payload_too_large', `request body exceeds ${limit} bytes`, { Connection: 'close' });
+  }
+  if (req.headers.expect?.toLowerCase() === '100-continue') {
+    res.shouldKeepAlive = res.locals.keepAliveAfterContinue === true;
+    res.writeContinue();
+  }
 }

@@ -50,7 +50,8 @@ export function requestLogger(options: RequestLogOptions): (req: Request, res: R
     res.locals.requestId = requestId;
     res.locals.logFields = fields;
     res.setHeader('X-Request-Id', requestId);
-    res.once('finish', () => {
+    // `on`, not `once`: a response finishes once, and `once` wraps every listener.
+    res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
       observe(route, req.method, res.statusCode, seconds);

@@ -34,7 +34,8 @@ test.serial(
     const body = (await response.json()) as Record<string, unknown>;
     const received = Date.now();
     t.is(response.status, 200);
-    t.regex(response.headers.get('content-type') ?? '', /^application\/json/);
+    t.is(response.headers.get('content-type'), 'application/json; charset=utf-8');
+    t.is(Number(response.headers.get('content-length')), Buffer.byteLength(JSON.stringify(body)));
     t.deepEqual(Object.keys(body), ['timestamp', 'counter', 'message']);
     t.is(body.message, 'Hello world');
     t.is(body.counter, before + 1);

@@ -2,6 +2,8 @@
 // from the counter is either a written 2xx or logged and counted as
 // undelivered, so the metrics' values handed out equal the database increase.
 
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -9,6 +11,7 @@ import { readCounter } from '../../helpers/counter.js';
 import type { Counter } from '../../../server/counter/types.js';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres.js';
 import { captureLog, startTestApp, type TestApp } from '../../helpers/app.js';
+import { connectionCloseHooks } from '../../../server/http/delivery.js';
 import { connect, exchange, parseResponses } from './raw-socket.js';
 
 interface Context {
@@ -201,3 +204,15 @@ test.serial(
     t.is(change.database, change.written + change.undelivered);
   },
 );
+
+test('connection close hooks: one listener per connection, a forgotten hook never runs, the rest run once', (t) => {
+  const hooks = connectionCloseHooks();
+  const socket = new EventEmitter() as unknown as Socket;
+  const ran: number[] = [];
+  const forgets = Array.from({ length: 1000 }, (_, i) => hooks(socket, () => ran.push(i)));
+  for (const forget of forgets.slice(0, 998)) forget();
+  t.is((socket as unknown as EventEmitter).listenerCount('close'), 1);
+  (socket as unknown as EventEmitter).emit('close');
+  (socket as unknown as EventEmitter).emit('close');
+  t.deepEqual(ran, [998, 999]);
+});
