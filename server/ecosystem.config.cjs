@@ -23,21 +23,22 @@ module.exports = {
       kill_timeout: 30000,
       autorestart: true,
       exp_backoff_restart_delay: 200,
-      // Heap limits set on purpose, not left to pm2's restart threshold. A
-      // worker holds no state beyond its pool and a bounded journal, so a
-      // 256 MB old space is ample; past it V8 fails the worker with an OOM
-      // and pm2 restarts it (exp backoff), a crash a leak would show, not a
-      // silent slowdown. The young generation's semi-space is set to 16 MB
-      // (Node 20's own ceiling, written down so it is a decision): an 8 MB
-      // cap kept RSS under 100 MB at 1,000 req/s but cost 23 % of the
-      // saturation throughput and most of the p99 at 1,000 req/s, because
-      // requests in flight then survive scavenges and are promoted to old
-      // space (docs/benchmarks.md: "The young generation's size").
-      // max_memory_restart stays as a backstop above what the heap limits allow.
-      max_memory_restart: '512M',
+      // Heap limits set on purpose, not left to pm2's restart threshold, and
+      // measured (docs/benchmarks.md, "Memory"): Node's own values on the
+      // production machine type, written down. Old space 2,048 MB (a quarter
+      // of an n2d-standard-2's 8 GB, Node's default there): V8 grows the old
+      // generation by a smaller factor when its limit is lower, so it
+      // collects more often; 256 MB cost 12 % and 1,024 MB 15 % of the
+      // saturation throughput. Semi-space 16 MB (Node 20's ceiling): an 8 MB
+      // cap cost 23 %, because requests in flight then survive scavenges and
+      // are promoted. The price is RSS: 100 MB per worker at 1,000 req/s
+      // with the smaller limits, more with these; a leak still ends in an
+      // OOM that pm2 restarts (exp backoff), and max_memory_restart stays a
+      // backstop above what the heap limits allow.
+      max_memory_restart: '2560M',
       merge_logs: true,
       source_map_support: true,
-      node_args: ['--enable-source-maps', '--max-old-space-size=256', '--max-semi-space-size=16'],
+      node_args: ['--enable-source-maps', '--max-old-space-size=2048', '--max-semi-space-size=16'],
     },
   ],
 };
