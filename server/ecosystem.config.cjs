@@ -31,8 +31,8 @@ module.exports = {
       // collects more often; 256 MB cost 12 % and 1,024 MB 15 % of the
       // saturation throughput. Semi-space 16 MB (Node 20's ceiling): an 8 MB
       // cap cost 23 %, because requests in flight then survive scavenges and
-      // are promoted. The price is RSS: 100 MB per worker at 1,000 req/s
-      // with the smaller limits, more with these; a leak still ends in an
+      // are promoted. The price is RSS at 1,000 req/s: 113-115 MiB per
+      // worker with these, 98-99 MiB with the smaller limits; a leak still ends in an
       // OOM that pm2 restarts (exp backoff), and max_memory_restart stays a
       // backstop above what the heap limits allow.
       max_memory_restart: '2560M',
