@@ -159,6 +159,9 @@ export function patroniConfig(node: NodeName, credentials: Credentials, tuning: 
  * of hanging on the old one. Checks every 500 ms, down after 2 failures,
  * up after 1 success.
  */
+/** HAProxy's checks of Patroni's /primary: how soon a standby stops getting connections. */
+export const HAPROXY_CHECK = { interMs: 500, fall: 2 } as const;
+
 export function haproxyConfig(bindAddress: string, bindPort: number): string {
   const servers = NODES.map(
     (h) => `  server ${h.name.replace('ctwin-', '')} ${h.ip}:${PG_PORT} maxconn 300 check port ${PATRONI_REST_PORT}`,
@@ -179,7 +182,7 @@ export function haproxyConfig(bindAddress: string, bindPort: number): string {
     `  bind ${bindAddress}:${bindPort}`,
     '  option httpchk OPTIONS /primary',
     '  http-check expect status 200',
-    '  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions',
+    `  default-server inter ${HAPROXY_CHECK.interMs}ms fall ${HAPROXY_CHECK.fall} rise 1 on-marked-down shutdown-sessions`,
     ...servers,
     '',
   ].join('\n');

@@ -20,10 +20,18 @@ import {
   listNetns,
   nsExec,
 } from '../topology.js';
-import { etcdArgv, haproxyBind, haproxyConfig, patroniConfig, type DatabaseTuning } from './config-files.js';
+import {
+  etcdArgv,
+  HAPROXY_CHECK,
+  haproxyBind,
+  haproxyConfig,
+  patroniConfig,
+  type DatabaseTuning,
+} from './config-files.js';
 import { healPartition } from './partition.js';
 import { killAll, namespacePids, readPid, startDaemon, stateDirPids, stopDaemon, stopPid } from './processes.js';
 import { psql } from './sql.js';
+import { waitForStablePrimary } from './stable-primary.js';
 import { loadState, saveState, type DatabaseState } from './state.js';
 import { waitForStatus } from './status.js';
 import { generateTls } from './tls.js';
@@ -153,17 +161,14 @@ export async function startDatabase(options: StartOptions = {}): Promise<Databas
   startDaemon('haproxy', DB_HOSTS.sql.name, [HAPROXY_BIN, '-db', '-f', haproxyCfg]);
   if (rttMs > 0) startRelay(rttMs);
 
-  // The application's database and role; the service migrates its schema itself.
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await psql(['SELECT 1']);
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  // The application's database and role, once the stable address leads only
+  // to the primary (stable-primary.ts); the service migrates its schema itself.
+  await waitForStablePrimary(async () => (await psql(['SELECT pg_is_in_recovery()'])) === 'f', {
+    consecutive: 3,
+    spanMs: HAPROXY_CHECK.interMs * (HAPROXY_CHECK.fall + 1),
+    intervalMs: 250,
+    timeoutMs,
+  });
   await psql([
     `CREATE ROLE ${APP_ROLE} LOGIN PASSWORD '${state.credentials.app}'`,
     `CREATE DATABASE ${APP_DATABASE} OWNER ${APP_ROLE}`,
