@@ -85,11 +85,9 @@ export interface DrillReport {
   readonly files: { json: string; markdown: string; samples: string };
 }
 
-/** The benchmark's generator when present on this branch, else the stand-in with the same CLI. */
+/** The benchmark's open-loop generator (bench/open-loop.ts), the one the benchmarks use. */
 export function defaultGenerator(): string[] {
-  const bench = path.join(ROOT, 'bench', 'open-loop.ts');
-  const script = existsSync(bench) ? bench : path.join(ROOT, 'twin', 'drills', 'open-loop-stand-in.ts');
-  return [process.execPath, '--import', 'tsx', script];
+  return [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench', 'open-loop.ts')];
 }
 
 /** First intended send time in a streaming samples file, once it appears (bounded wait). */
