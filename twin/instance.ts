@@ -71,13 +71,66 @@ export async function makeCpuCgroup(name: string): Promise<string | undefined> {
 }
 
 /**
- * argv that runs `command` in the cpu cgroup `dir` (no cgroup: as is): a shell
- * joins it and execs the command, so the command and everything it starts
- * run in it from their first instruction, under one pid.
+ * The hierarchies besides `cpu` in which each VM gets a cgroup of its own:
+ * systemd's (name=systemd, v1) and the unified one (cgroup2), where the
+ * container's systemd makes its slices and units. nspawn with --keep-unit
+ * (no systemd-machined on this host) runs the container in `payload` under
+ * the cgroup it was started in; started from the root, every VM's systemd
+ * managed the same tree, so two VMs' counter-api.service were one cgroup,
+ * and a unit of one VM failed to start when another VM's systemd had just
+ * removed the cgroup of the same name ("Failed to spawn executor: No such
+ * file or directory": a VM booted without its address and was autohealed
+ * after the 300 s initial delay). On a host with only cgroup2 mounted, its
+ * root is the one hierarchy.
  */
-export function inCpuCgroup(dir: string | undefined, command: readonly string[]): string[] {
-  const join = 'if [ -n "$1" ]; then echo $$ > "$1/cgroup.procs" || exit 70; fi; shift; exec "$@"';
-  return ['sh', '-c', join, 'sh', dir ?? '', ...command];
+export const PLACEMENT_HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'] as const;
+/** The directory under each placement hierarchy that holds the twin's cgroups (CPU_CGROUP_DIR's counterpart). */
+export const TWIN_CGROUP = 'ctwin';
+
+async function isCgroup(dir: string): Promise<boolean> {
+  return fs.access(path.join(dir, 'cgroup.procs')).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function placementRoots(): Promise<string[]> {
+  if (await isCgroup('/sys/fs/cgroup')) return ['/sys/fs/cgroup'];
+  const roots: string[] = [];
+  for (const root of PLACEMENT_HIERARCHIES) if (await isCgroup(root)) roots.push(root);
+  return roots;
+}
+
+/** Every twin cgroup directory of `name`: its cpu cgroup and its cgroup in each placement hierarchy. */
+async function cgroupDirs(name: string): Promise<string[]> {
+  return [cpuCgroup(name), ...(await placementRoots()).map((root) => path.join(root, TWIN_CGROUP, name))];
+}
+
+/**
+ * The cgroups a VM starts in, made now: its cpu cgroup (at the
+ * out-of-service share) and one of its own in each placement hierarchy.
+ */
+export async function makeInstanceCgroups(name: string): Promise<string[]> {
+  const dirs: string[] = [];
+  const cpu = await makeCpuCgroup(name);
+  if (cpu !== undefined) dirs.push(cpu);
+  for (const root of await placementRoots()) {
+    const dir = path.join(root, TWIN_CGROUP, name);
+    await fs.mkdir(dir, { recursive: true });
+    dirs.push(dir);
+  }
+  return dirs;
+}
+
+/**
+ * argv that runs `command` in every cgroup of `dirs` (none: as is): a shell
+ * joins them and execs the command, so the command and everything it starts
+ * run in them from their first instruction, under one pid. A cgroup that
+ * cannot be joined stops it (exit 70) before it runs.
+ */
+export function inCgroups(dirs: readonly string[], command: readonly string[]): string[] {
+  const join = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 70; shift; done; shift; exec "$@"';
+  return ['sh', '-c', join, 'sh', ...dirs, '--', ...command];
 }
 
 /** The cpu.shares an instance moves to on a MIG event, if that event changes it. */
@@ -101,28 +154,51 @@ export async function cpuShares(name: string): Promise<number | undefined> {
   return text === undefined ? undefined : Number(text.trim());
 }
 
-/** Removes an instance's cpu cgroup once its processes are gone (and the parent when empty). */
-async function removeCpuCgroup(name: string): Promise<void> {
-  for (let i = 0; i < 20; i++) {
-    const done = await fs.rmdir(cpuCgroup(name)).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
-    );
-    if (done) break;
-    await sleep(100);
+/** Removes a cgroup and the ones under it, deepest first; true when none of them is left. */
+async function removeCgroupTree(dir: string): Promise<boolean> {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (entries === undefined) return true;
+  for (const entry of entries) {
+    if (entry.isDirectory()) await removeCgroupTree(path.join(dir, entry.name));
   }
-  await fs.rmdir(CPU_CGROUP_DIR).catch(() => undefined);
+  return fs.rmdir(dir).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+  );
 }
 
-/** Removes the twin's empty cpu cgroups; returns those still there (down's leftover check). */
-export async function leftoverCpuCgroups(): Promise<string[]> {
-  const entries = await fs.readdir(CPU_CGROUP_DIR, { withFileTypes: true }).catch(() => []);
-  const left: string[] = [];
-  for (const entry of entries.filter((e) => e.isDirectory())) {
-    const dir = path.join(CPU_CGROUP_DIR, entry.name);
-    await fs.rmdir(dir).catch(() => left.push(dir));
+async function removeEmptyParents(): Promise<void> {
+  await fs.rmdir(CPU_CGROUP_DIR).catch(() => undefined);
+  for (const root of await placementRoots()) await fs.rmdir(path.join(root, TWIN_CGROUP)).catch(() => undefined);
+}
+
+/** Removes an instance's cgroups once its processes are gone (and the twin's parents when empty). */
+async function removeInstanceCgroups(name: string): Promise<void> {
+  const dirs = await cgroupDirs(name);
+  for (let i = 0; i < 20; i++) {
+    let gone = true;
+    for (const dir of dirs) gone = (await removeCgroupTree(dir)) && gone;
+    if (gone) break;
+    await sleep(100);
   }
-  if (left.length === 0) await fs.rmdir(CPU_CGROUP_DIR).catch(() => undefined);
+  await removeEmptyParents();
+}
+
+/** Removes the twin's empty cgroups in every hierarchy; returns those still there (down's leftover check). */
+export async function leftoverCgroups(): Promise<string[]> {
+  const parents = [CPU_CGROUP_DIR, ...(await placementRoots()).map((root) => path.join(root, TWIN_CGROUP))];
+  const left: string[] = [];
+  for (const parent of parents) {
+    const entries = await fs.readdir(parent, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries.filter((e) => e.isDirectory())) {
+      const dir = path.join(parent, entry.name);
+      if (!(await removeCgroupTree(dir).catch(() => false))) left.push(dir);
+    }
+  }
+  if (left.length === 0) await removeEmptyParents();
   return left;
 }
 
@@ -229,9 +305,9 @@ export async function createInstance(o: CreateOptions): Promise<InstanceRecord> 
   };
   await writeRecord(record);
   const consoleFd = openSync(path.join(dir, 'console.log'), 'a');
-  // sh joins the instance's cpu cgroup and execs nsenter, which execs nspawn
-  // (one pid throughout), so every process of the VM starts in it.
-  const [shell = 'sh', ...argv] = inCpuCgroup(await makeCpuCgroup(o.name), [
+  // sh joins the instance's cgroups and execs nsenter, which execs nspawn
+  // (one pid throughout), so every process of the VM starts in them.
+  const [shell = 'sh', ...argv] = inCgroups(await makeInstanceCgroups(o.name), [
     'nsenter',
     `--net=/run/netns/${TWIN_NETNS}`,
     '--',
@@ -381,7 +457,7 @@ export async function destroyInstance(name: string): Promise<void> {
   // container's namespace) and its propagation directory.
   await nsExec(TWIN_NETNS, 'ip', ['link', 'delete', bridgeVeth(name)]).catch(() => undefined);
   await fs.rm(`/run/systemd/nspawn/propagate/${name}`, { recursive: true, force: true });
-  await removeCpuCgroup(name);
+  await removeInstanceCgroups(name);
 }
 
 /** nspawn's name for the bridge side of a container's veth (vb- + machine name, at most 15 characters). */

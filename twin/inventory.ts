@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { repoDir, TWIN_STATE_DIR } from './image.js';
-import { inCpuCgroup, listRecords, makeCpuCgroup, OPERATOR_CGROUP } from './instance.js';
+import { inCgroups, listRecords, makeCpuCgroup, OPERATOR_CGROUP } from './instance.js';
 import { execOk, nsExec, TWIN_NETNS } from './topology.js';
 
 export const INVENTORY_DIR = path.join(TWIN_STATE_DIR, 'inventory');
@@ -106,7 +106,8 @@ export async function runAudit(
   const started = Date.now();
   // The operator's controller is not on the fleet's CPUs on GCP: here it runs
   // at the out-of-service share (instance.ts), joined before ansible starts.
-  const [shell = 'sh', ...argv] = inCpuCgroup(await makeCpuCgroup(OPERATOR_CGROUP), ['ansible-playbook', ...args]);
+  const operator = await makeCpuCgroup(OPERATOR_CGROUP);
+  const [shell = 'sh', ...argv] = inCgroups(operator === undefined ? [] : [operator], ['ansible-playbook', ...args]);
   const result = await nsExec(TWIN_NETNS, shell, argv, {
     cwd: path.join(repoDir, 'ansible'),
     timeoutMs: 15 * 60_000,

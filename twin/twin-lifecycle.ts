@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ensureImage, TWIN_STATE_DIR } from './image.js';
-import { alive, destroyInstance, INSTANCES_DIR, leftoverCpuCgroups, listRecords, livePids } from './instance.js';
+import { alive, destroyInstance, INSTANCES_DIR, leftoverCgroups, listRecords, livePids } from './instance.js';
 import { writeInventory, removeInventory } from './inventory.js';
 import { haproxyPid, listServers, startLb, stopLb } from './lb.js';
 import {
@@ -202,8 +202,8 @@ export async function fleetDown(log: (line: string) => void): Promise<string[]> 
   if (processes.length > 0) left.push(`processes ${processes.join(', ')}`);
   const nspawns = await strayNspawns();
   if (nspawns.length > 0) left.push(`nspawn pids ${nspawns.join(', ')}`);
-  const cgroups = await leftoverCpuCgroups();
-  if (cgroups.length > 0) left.push(`cpu cgroups ${cgroups.join(', ')}`);
+  const cgroups = await leftoverCgroups();
+  if (cgroups.length > 0) left.push(`cgroups ${cgroups.join(', ')}`);
   if ((await haproxyPid()) !== undefined) left.push('haproxy');
   if ((await metadataServerPid()) !== undefined) left.push('metadata server');
   const links = (await execOk('ip', ['-o', 'link', 'show']))

@@ -1,6 +1,8 @@
 // The twin's stand-in for VMs having CPUs of their own (twin/instance.ts):
 // every process of an instance (and of the operator's audit) starts inside
-// its cpu cgroup, and the share follows the instance in and out of service.
+// its cgroups (its cpu cgroup, and for an instance one of its own in the
+// hierarchies its systemd manages), and the share follows the instance in
+// and out of service.
 // The join is checked against a plain directory standing in for a cgroup, so
 // this runs anywhere; test:twin checks the shares on the booted fleet.
 
@@ -10,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { cpuSharesAfter, inCpuCgroup, IN_SERVICE_CPU_SHARES, OUT_OF_SERVICE_CPU_SHARES } from '../../twin/instance.js';
+import { cpuSharesAfter, inCgroups, IN_SERVICE_CPU_SHARES, OUT_OF_SERVICE_CPU_SHARES } from '../../twin/instance.js';
 
 const run = promisify(execFile);
 
@@ -21,29 +23,32 @@ async function fakeCgroup(t: { teardown: (fn: () => Promise<void>) => void }): P
   return dir;
 }
 
-test('inCpuCgroup: the command itself (same pid, after exec) is what joins the cgroup', async (t) => {
+test('inCgroups: the command itself (same pid, after exec) is what joins every cgroup', async (t) => {
+  const dirs = [await fakeCgroup(t), await fakeCgroup(t), await fakeCgroup(t)];
+  const [cmd = '', ...args] = inCgroups(dirs, ['sh', '-c', 'echo $$']);
+  const { stdout } = await run(cmd, args);
+  t.regex(stdout.trim(), /^\d+$/);
+  for (const dir of dirs) t.is((await fs.readFile(path.join(dir, 'cgroup.procs'), 'utf8')).trim(), stdout.trim(), dir);
+});
+
+test('inCgroups: arguments pass through unchanged (a "--" among them too), and without a cgroup the command runs as is', async (t) => {
+  const argv = ['printf', '%s|', 'a b', '$HOME', '"q"', '', '--', 'x'];
+  const [cmd = '', ...args] = inCgroups([], argv);
+  t.is((await run(cmd, args)).stdout, 'a b|$HOME|"q"||--|x|');
   const dir = await fakeCgroup(t);
-  const [cmd = '', ...args] = inCpuCgroup(dir, ['sh', '-c', 'echo $$']);
-  const { stdout } = await run(cmd, args);
-  const joined = (await fs.readFile(path.join(dir, 'cgroup.procs'), 'utf8')).trim();
-  t.regex(joined, /^\d+$/);
-  t.is(stdout.trim(), joined);
+  const [cmd2 = '', ...args2] = inCgroups([dir], argv);
+  t.is((await run(cmd2, args2)).stdout, 'a b|$HOME|"q"||--|x|');
 });
 
-test('inCpuCgroup: arguments pass through unchanged, and without a cgroup the command runs as is', async (t) => {
-  const argv = ['printf', '%s|', 'a b', '$HOME', '"q"', ''];
-  const [cmd = '', ...args] = inCpuCgroup(undefined, argv);
-  const { stdout } = await run(cmd, args);
-  t.is(stdout, 'a b|$HOME|"q"||');
-});
-
-test('inCpuCgroup: a cgroup that cannot be joined stops the command from running (exit 70)', async (t) => {
+test('inCgroups: a cgroup that cannot be joined stops the command from running (exit 70), wherever it is in the list', async (t) => {
   const dir = await fakeCgroup(t);
   const marker = path.join(dir, 'ran');
-  const [cmd = '', ...args] = inCpuCgroup(path.join(dir, 'missing'), ['touch', marker]);
-  const error = await t.throwsAsync(run(cmd, args));
-  t.is((error as { code?: number }).code, 70);
-  await t.throwsAsync(fs.access(marker));
+  for (const dirs of [[path.join(dir, 'missing')], [dir, path.join(dir, 'missing')]]) {
+    const [cmd = '', ...args] = inCgroups(dirs, ['touch', marker]);
+    const error = await t.throwsAsync(run(cmd, args));
+    t.is((error as { code?: number }).code, 70);
+    await t.throwsAsync(fs.access(marker));
+  }
 });
 
 test('cpuSharesAfter: a VM share from the first passing check, the low share once drained, nothing else moves it', (t) => {
