@@ -143,7 +143,15 @@ test('renderMarkdown: names the verdict of every goal', (t) => {
 });
 
 test('inFlightBound: the sessions open before the kill plus those sent to the victim while it was killed', (t) => {
-  const server = (name: string, sessions: number, total: number) => ({ name, addr: '', status: 'UP', sessions, total });
+  const server = (name: string, sessions: number, total: number) => ({
+    name,
+    addr: '',
+    status: 'UP',
+    sessions,
+    total,
+    connects: 0,
+    reuses: 0,
+  });
   const before = [server('vm-a-1', 1, 500), server('vm-b-1', 2, 480)];
   // One request was dispatched to vm-a-1 after the read and before the kill
   // landed: reading the open sessions alone (1) misses it.
