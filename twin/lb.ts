@@ -243,6 +243,38 @@ export function inFlightBound(
   }, 0);
 }
 
+/**
+ * The load balancer's rows for `victims` once they take no more requests:
+ * reads the table every `intervalMs` until none of them is UP (marked down
+ * by its checks, drained or deleted), at most `timeoutMs`, and returns each
+ * victim's last row while it was still in the table, so its `total` counts
+ * every request it was sent, including those sent after it died and before
+ * it was ejected. With connections kept to the backends, those fail at once
+ * on the dead VM's pooled connections (HAProxy closes the client's
+ * connection, as a server would, instead of answering 502) where a new
+ * connection would have failed to open and been retried elsewhere.
+ */
+export async function rowsUntilOutOfRotation(
+  victims: readonly string[],
+  timeoutMs: number,
+  read: () => Promise<readonly ServerState[]> = () => listServers(),
+  intervalMs = 50,
+): Promise<ServerState[]> {
+  const last = new Map<string, ServerState>();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await read();
+    for (const row of rows) {
+      // Never a smaller count: a VM recreated under its name starts a new row at 0.
+      const seen = last.get(row.name);
+      if (victims.includes(row.name) && (seen === undefined || row.total >= seen.total)) last.set(row.name, row);
+    }
+    const serving = rows.filter((row) => victims.includes(row.name) && row.status === 'UP');
+    if (serving.length === 0 || Date.now() >= deadline) return [...last.values()];
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
 export async function listServers(socket = LB_SOCKET): Promise<ServerState[]> {
   const csv = await runtime('show stat', socket);
   const lines = csv.split('\n').filter(Boolean);

@@ -6,7 +6,7 @@ import test from 'ava';
 import { duplicateExactValues, measure, percentile } from '../../twin/drills/analysis.js';
 import { evaluateGoals, min2xxFraction, noIncrementLostOrDoubled, exactAgainWithin } from '../../twin/drills/goals.js';
 import { renderMarkdown } from '../../twin/drills/report.js';
-import { inFlightBound } from '../../twin/lb.js';
+import { inFlightBound, rowsUntilOutOfRotation } from '../../twin/lb.js';
 import type { Sample } from '../../twin/drills/sample.js';
 
 const T0 = 1_700_000_000_000;
@@ -161,4 +161,42 @@ test('inFlightBound: the sessions open before the kill plus those sent to the vi
   // A victim already gone from the table after the kill: its open sessions still count.
   t.is(inFlightBound(['vm-a-1'], before, []), 1);
   t.is(inFlightBound(['vm-c-1'], before, after), 0);
+});
+
+test("rowsUntilOutOfRotation: reads until no victim is UP and keeps each victim's last, largest count", async (t) => {
+  const row = (name: string, status: string, total: number) => ({
+    name,
+    addr: '',
+    status,
+    sessions: 0,
+    total,
+    connects: 0,
+    reuses: 0,
+  });
+  const script = [
+    [row('vm-a-1', 'UP', 500), row('vm-b-1', 'UP', 480)],
+    // Requests still sent to the dead vm-a-1 until its checks fail.
+    [row('vm-a-1', 'UP', 530), row('vm-b-1', 'UP', 495)],
+    [row('vm-a-1', 'DOWN', 541), row('vm-b-1', 'UP', 510)],
+    [row('vm-b-1', 'UP', 530)],
+  ];
+  let reads = 0;
+  const read = () => Promise.resolve(script[Math.min(reads++, script.length - 1)] ?? []);
+  const rows = await rowsUntilOutOfRotation(['vm-a-1'], 5_000, read, 1);
+  t.is(reads, 3);
+  t.deepEqual(rows, [row('vm-a-1', 'DOWN', 541)]);
+  const before = [row('vm-a-1', 'UP', 500)].map((r) => ({ ...r, sessions: 2 }));
+  t.is(inFlightBound(['vm-a-1'], before, rows), 2 + 41);
+
+  // Deleted and re-added under its name (a recreated VM) between two reads: the old count stays.
+  const recreated = [[row('vm-a-1', 'UP', 900)], [row('vm-a-1', 'DOWN', 0)]];
+  let r2 = 0;
+  const rows2 = await rowsUntilOutOfRotation(['vm-a-1'], 5_000, () => Promise.resolve(recreated[r2++] ?? []), 1);
+  t.deepEqual(rows2, [row('vm-a-1', 'UP', 900)]);
+
+  // Bounded: a victim that stays UP ends the reads at the timeout.
+  const started = Date.now();
+  const stuck = await rowsUntilOutOfRotation(['vm-a-1'], 200, () => Promise.resolve([row('vm-a-1', 'UP', 7)]), 20);
+  t.true(Date.now() - started < 2_000);
+  t.deepEqual(stuck, [row('vm-a-1', 'UP', 7)]);
 });

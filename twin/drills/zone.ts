@@ -6,11 +6,12 @@
 // flight on the lost instances; p99 during the outage at most 50 ms.
 
 import { crashInstance } from '../instance.js';
-import { inFlightBound, listServers } from '../lb.js';
+import { inFlightBound, listServers, rowsUntilOutOfRotation } from '../lb.js';
 import type { Zone } from '../topology.js';
 import { factGoal, maxFailures, p99DuringAtMost } from './goals.js';
 import type { DrillSpec } from './harness.js';
 import { startController, waitServing, type Controller } from './fleet-control.js';
+import { EJECT_WINDOW_MS } from './kill.js';
 
 let controller: Controller | undefined;
 const zone = (process.env.TWIN_ZONE ?? 'c') as Zone;
@@ -23,7 +24,10 @@ export const drill: DrillSpec = {
   durationS: 150,
   faultAtS: 15,
   goals: [
-    maxFailures((f) => Number(f.inFlightAtKill ?? 0), 'the requests in flight on the zone'),
+    maxFailures(
+      (f) => Number(f.sentToDeadBound ?? 0),
+      "the requests in flight on the zone's instances or sent to them before they were ejected",
+    ),
     p99DuringAtMost(50),
     factGoal('restored', 'the zone is back to its target after the outage', (f) => ({
       pass: typeof f.restoredMs === 'number',
@@ -44,9 +48,11 @@ export const drill: DrillSpec = {
     const at = Date.now();
     await Promise.all(victims.map((v) => crashInstance(v)));
     const inFlight = inFlightBound(victims, before, await listServers());
+    const sentToDead = inFlightBound(victims, before, await rowsUntilOutOfRotation(victims, EJECT_WINDOW_MS));
     ctx.fact('zone', zone);
     ctx.fact('lost', victims.join(' '));
     ctx.fact('inFlightAtKill', inFlight);
+    ctx.fact('sentToDeadBound', sentToDead);
     ctx.log(`zone ${zone} lost: ${victims.join(', ')}`);
     await new Promise((r) => setTimeout(r, Math.max(0, at + outageMs - Date.now())));
     c.unavailableZones.delete(zone);
