@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs/promises';
 import test from 'ava';
+import { freePort } from '../../server/local/postgres.js';
 import { RUNNER } from '../../twin/guest.js';
 
 interface Run {
@@ -50,14 +51,6 @@ function metadataServer(scripts: Record<string, string>): http.Server {
     else if (body === undefined) res.writeHead(404).end('not found');
     else res.writeHead(200, { 'Content-Type': 'text/plain' }).end(body);
   });
-}
-
-async function freePort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 test('a metadata server that comes up late is waited for, and the script runs', async (t) => {

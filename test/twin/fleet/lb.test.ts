@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { Agent, request } from 'undici';
+import { freePort } from '../../../server/local/postgres.js';
 import { READINESS_CHECK } from '../../../terraform/serving-policy.js';
 import { addBackend, deleteBackend, haproxyConfig, listServers, readEdge } from '../../../twin/lb.js';
 
@@ -46,14 +47,6 @@ async function startBackend(): Promise<Backend> {
       await new Promise((resolve) => server.close(resolve));
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 test('the load balancer reuses its connections to a backend added at run time, and still drains and deletes it', async (t) => {
