@@ -7,10 +7,10 @@
 // asserted). Needs root and the packages of .ci/run (npm run test:twin).
 
 import fs from 'node:fs/promises';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { fleetDown, fleetUp } from '../../../twin/twin-lifecycle.js';
 import { assertIsolated, listNetns } from '../../../twin/topology.js';
-import { runDrill, type DrillReport } from '../../../twin/drills/harness.js';
+import { runDrill, type DrillReport, type DrillSpec } from '../../../twin/drills/harness.js';
 import { drill as roll } from '../../../twin/drills/roll.js';
 import { drill as kill } from '../../../twin/drills/kill.js';
 import { readCounter } from '../../../twin/db/index.js';
@@ -31,6 +31,14 @@ function goal(report: DrillReport, id: string) {
   const g = report.goals.find((x) => x.id === id);
   if (g === undefined) throw new Error(`no goal ${id} in ${report.drill}`);
   return g;
+}
+
+/** A drill at the suite's rate with the fault at 10 s; its goals and facts go to the test log. */
+async function runLogged(t: ExecutionContext, spec: DrillSpec, durationS: number): Promise<DrillReport> {
+  const report = await runDrill(spec, { rate: RATE, durationS, faultAtS: 10, readCounter, quiet: false });
+  t.log(`${spec.name}: ${report.goals.map((g) => `${g.id} ${g.pass ? 'pass' : 'FAIL'} (${g.actual})`).join('; ')}`);
+  t.log(`facts: ${JSON.stringify(report.facts)}; report ${report.files.markdown}`);
+  return report;
 }
 
 test.before(async () => {
@@ -78,15 +86,7 @@ test.serial(
 test.serial(
   'roll: every instance replaced under load with 0 failed requests; the audit sees only the new image',
   async (t) => {
-    const report = await runDrill(roll, {
-      rate: RATE,
-      durationS: ROLL_LOAD_S,
-      faultAtS: 10,
-      readCounter,
-      quiet: false,
-    });
-    t.log(`roll: ${report.goals.map((g) => `${g.id} ${g.pass ? 'pass' : 'FAIL'} (${g.actual})`).join('; ')}`);
-    t.log(`facts: ${JSON.stringify(report.facts)}; report ${report.files.markdown}`);
+    const report = await runLogged(t, roll, ROLL_LOAD_S);
     t.true(goal(report, 'failures').pass, goal(report, 'failures').actual);
     t.true(goal(report, 'audit-new-image').pass, goal(report, 'audit-new-image').actual);
     t.is(report.measures.counter?.lost, 0);
@@ -97,15 +97,7 @@ test.serial(
 test.serial(
   'kill: a crashed instance costs at most the requests in flight on it or sent to it before its ejection; ejected and autohealed',
   async (t) => {
-    const report = await runDrill(kill, {
-      rate: RATE,
-      durationS: KILL_LOAD_S,
-      faultAtS: 10,
-      readCounter,
-      quiet: false,
-    });
-    t.log(`kill: ${report.goals.map((g) => `${g.id} ${g.pass ? 'pass' : 'FAIL'} (${g.actual})`).join('; ')}`);
-    t.log(`facts: ${JSON.stringify(report.facts)}; report ${report.files.markdown}`);
+    const report = await runLogged(t, kill, KILL_LOAD_S);
     for (const id of ['failures', 'ejected', 'back'])
       t.true(goal(report, id).pass, `${id}: ${goal(report, id).actual}`);
     t.is(report.measures.counter?.lost, 0);
