@@ -133,41 +133,81 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
   });
 }
 
+/**
+ * A gate in the test database, not in the service: once `after` ledger rows
+ * exist, every further ledger insert waits (inside its statement, so under
+ * the service's own statement timeout) until the test opens the gate. The
+ * replay then stops part-way whatever the machine's speed, where polling for
+ * progress alone could find the whole replay done (and the journal deleted)
+ * before its first look on a busy machine.
+ */
+async function holdLedgerInserts(pg: TestPostgres, url: string, after: number): Promise<() => Promise<void>> {
+  await pg.sql(url, 'CREATE TABLE test_replay_gate (hold boolean NOT NULL)');
+  await pg.sql(url, 'INSERT INTO test_replay_gate VALUES (true)');
+  await pg.sql(
+    url,
+    `CREATE FUNCTION test_replay_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF (SELECT count(*) FROM counter_batch) >= ${after} THEN
+         FOR i IN 1..6000 LOOP
+           EXIT WHEN NOT (SELECT hold FROM test_replay_gate);
+           PERFORM pg_sleep(0.01);
+         END LOOP;
+       END IF;
+       RETURN NEW;
+     END $$`,
+  );
+  await pg.sql(
+    url,
+    'CREATE TRIGGER test_replay_gate BEFORE INSERT ON counter_batch FOR EACH ROW EXECUTE FUNCTION test_replay_gate()',
+  );
+  return async () => {
+    await pg.sql(url, 'UPDATE test_replay_gate SET hold = false');
+    // Waits for a statement the gate held to finish (it may commit: its worker is gone, not its backend).
+    await pg.sql(url, 'DROP TRIGGER test_replay_gate ON counter_batch');
+  };
+}
+
 test('a worker SIGKILLed in the middle of a replay, then restarted: still exact', async (t) => {
   const pg = await startPostgres();
   t.teardown(() => pg.destroy());
   const url = await pg.freshDatabase();
   const journal = tempDir(t, 'counter-api-journal-');
   const port = await freePort();
-  // One entry per statement during replay, and a slow probe, so the replay is
-  // long enough to be cut.
+  // One entry per statement during replay, so the replay has many steps to stop between.
   const env = { DATABASE_URL: url, JOURNAL_DIR: journal, ...DEGRADED_ENV, JOURNAL_REPLAY_CHUNK: '1' };
   const first = await startService({ port, env });
+  t.teardown(async () => {
+    first.kill('SIGKILL');
+    await first.exited;
+  });
+  const openGate = await holdLedgerInserts(pg, url, 10);
 
   await pg.cluster.stop();
   const outage = await load({ url: first.url, total: 3000, concurrency: 30, timeoutMs: 8000 });
   const journalFile = readdirSync(journal).find((f) => f.startsWith('journal-'));
   t.truthy(journalFile, 'the outage was journaled');
   const file = path.join(journal, journalFile as string);
+  const journalLines = () =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
 
   await pg.cluster.start();
-  // Kill the worker as soon as its replay has made some progress.
+  // The gate holds the replay after 10 entries: kill the worker once some are recorded applied.
   let done = 0;
-  for (let i = 0; i < 400 && done === 0; i += 1) {
-    done = readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('"op":"done"')).length;
+  for (let i = 0; i < 1000 && done === 0; i += 1) {
+    done = journalLines().filter((l) => l.includes('"op":"done"')).length;
     if (done === 0) await sleep(10);
   }
   first.kill('SIGKILL');
   await first.exited;
-  const lines = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l !== '');
+  const lines = journalLines();
   const adds = lines.filter((l) => l.includes('"op":"add"')).length;
   const dones = lines.filter((l) => l.includes('"op":"done"')).length;
   t.log(`killed with ${dones} of ${adds} journal entries applied`);
   t.true(dones > 0 && dones < adds, 'the kill landed in the middle of the replay');
+  await openGate();
 
   const second = await startService({ port, env });
   t.teardown(async () => {
