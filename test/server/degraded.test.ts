@@ -142,11 +142,13 @@ for (const how of ['fast shutdown', 'SIGKILL'] as const) {
  * before its first look on a busy machine.
  */
 async function holdLedgerInserts(pg: TestPostgres, url: string, after: number): Promise<() => Promise<void>> {
-  await pg.sql(url, 'CREATE TABLE test_replay_gate (hold boolean NOT NULL)');
-  await pg.sql(url, 'INSERT INTO test_replay_gate VALUES (true)');
+  // One round trip; the opener below stays two, since a held insert can only
+  // finish once the gate's update is committed, and the drop waits for it.
   await pg.sql(
     url,
-    `CREATE FUNCTION test_replay_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+    `CREATE TABLE test_replay_gate (hold boolean NOT NULL);
+     INSERT INTO test_replay_gate VALUES (true);
+     CREATE FUNCTION test_replay_gate() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
        IF (SELECT count(*) FROM counter_batch) >= ${after} THEN
          FOR i IN 1..6000 LOOP
@@ -155,11 +157,9 @@ async function holdLedgerInserts(pg: TestPostgres, url: string, after: number): 
          END LOOP;
        END IF;
        RETURN NEW;
-     END $$`,
-  );
-  await pg.sql(
-    url,
-    'CREATE TRIGGER test_replay_gate BEFORE INSERT ON counter_batch FOR EACH ROW EXECUTE FUNCTION test_replay_gate()',
+     END $$;
+     CREATE TRIGGER test_replay_gate BEFORE INSERT ON counter_batch
+       FOR EACH ROW EXECUTE FUNCTION test_replay_gate();`,
   );
   return async () => {
     await pg.sql(url, 'UPDATE test_replay_gate SET hold = false');
